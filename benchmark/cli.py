@@ -1,0 +1,155 @@
+"""The `mimo-bench` command line: a thin layer over config, runner and tracking.
+
+Heavy libraries (torch, mlflow) are imported only by the subcommands that need them,
+so `--help` and malformed suite files answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from benchmark import __version__
+from benchmark.errors import MimoBenchError
+
+EXIT_USAGE = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mimo-bench",
+        description="Benchmark loss-balancing strategies for multi-task (MIMO) nets, tracked in MLflow.",
+        epilog="Quick start: mimo-bench run experiments/quick.toml, then mimo-bench ui.",
+    )
+    parser.add_argument("--version", action="version", version=f"mimo-bench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="train every strategy x seed of a suite file and track the runs",
+        description="Train every (strategy, seed) of a suite file; track in MLflow; print a summary table.",
+    )
+    run.add_argument("suite", help="path to a suite file (TOML), e.g. experiments/quick.toml")
+    run.add_argument(
+        "--tracking-uri",
+        help="MLflow store (sqlite:///file.db, postgresql://..., http://host:port); default: the suite's "
+        "[tracking] uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db",
+    )
+    run.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's device")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    check = commands.add_parser(
+        "check",
+        help="validate a suite file without training",
+        description="Validate a suite file and print the runs it defines.",
+    )
+    check.add_argument("suite", help="path to a suite file (TOML)")
+
+    commands.add_parser(
+        "strategies",
+        help="list the registered strategies with their options",
+        description="List the registered strategies (built-in and plugins).",
+    )
+    commands.add_parser(
+        "problems",
+        help="list the registered problems with their options",
+        description="List the registered problems (built-in and plugins).",
+    )
+
+    ui = commands.add_parser(
+        "ui",
+        help="open the MLflow UI on a tracking store",
+        description="Start the MLflow UI on the default store (or --tracking-uri).",
+    )
+    ui.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from benchmark.config import load_suite
+
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
+    if args.device:
+        suite = dataclasses.replace(suite, device=args.device)
+    from benchmark.runner import SuiteRunner, print_summary
+
+    runner = SuiteRunner(suite, show_progress=not args.no_progress)
+    outcomes = runner.run()
+    print_summary(suite, outcomes, runner.problem.tasks)
+    return EXIT_RUN_FAILED if any(o.status != "FINISHED" for o in outcomes) else 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from benchmark.config import load_suite
+    from benchmark.runner import expand
+
+    suite = load_suite(args.suite)
+    specs = expand(suite)
+    print(f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {suite.tracking_uri}")
+    for spec in specs:
+        print(f"  {spec.name}  run_key={spec.run_key}")
+    return 0
+
+
+def _list(registry_name: str) -> int:
+    import inspect
+
+    from benchmark import registries
+
+    registry = getattr(registries, registry_name)
+    for name, cls in registry.load_all().items():
+        options = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items())
+        print(f"{name:<14} {cls.summary()}")
+        print(f"{'':<14} options: {options or '(none)'}")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from benchmark.config import default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri()
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return subprocess.call(command, env=env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command in ("strategies", "problems"):
+            return _list(args.command.upper())
+        return _ui(args)
+    except MimoBenchError as error:
+        print(f"mimo-bench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mimo-bench: interrupted; the current run is marked KILLED", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

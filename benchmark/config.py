@@ -1,0 +1,312 @@
+"""Suite files: parse a TOML suite and validate every key before any training.
+
+Errors name the file, the key and what is allowed, and suggest the nearest valid key.
+Structure and names are checked without importing torch; option values are checked by
+constructing the problem and each strategy (their constructors validate).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import MimoBenchError, did_you_mean, unknown_name_error
+from benchmark.registries import PROBLEMS, STRATEGIES
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else the local SQLite store under ``mlruns/``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+OPTIMIZERS = ("adam",)
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """One strategy configuration of a suite: registered name, a label unique in the suite, params."""
+
+    name: str
+    label: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite; `resolved()` is the flat, complete configuration that gets logged."""
+
+    path: Path
+    name: str
+    description: str
+    problem: str
+    problem_options: dict[str, Any]
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    device: str
+    tracking_uri: str
+    strategies: tuple[StrategyEntry, ...] = field(default=())
+
+    def resolved(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seeds": list(self.seeds),
+            "device": self.device,
+            "problem": {"name": self.problem, **self.problem_options},
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "tracking": {"uri": self.tracking_uri},
+            "strategies": [{"name": s.name, "label": s.label, **s.params} for s in self.strategies],
+        }
+
+
+class _Table:
+    """A TOML table being validated: typed reads with defaults, then a check for leftover keys."""
+
+    def __init__(self, source: Path, where: str, table: Any):
+        self.source, self.where = source, where
+        if not isinstance(table, dict):
+            raise self.error(f"must be a table, got {_type_name(table)}")
+        self.table = dict(table)
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def error(self, message: str, key: str | None = None) -> MimoBenchError:
+        place = self.key(key) if key else (self.where or "(top level)")
+        return MimoBenchError(f"{self.source}: {place}: {message}")
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any, allowed: str) -> Any:
+        self.seen.add(name)
+        if name not in self.table:
+            if default is _REQUIRED:
+                raise self.error(f"missing; expected {allowed}", name)
+            return default
+        value = self.table[name]
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
+        if not ok:
+            raise self.error(f"expected {allowed}, got {_type_name(value)} {value!r}", name)
+        return value
+
+    def positive_int(self, name: str, default: Any) -> int:
+        value = self.get(name, int, default, "a positive integer")
+        if value < 1:
+            raise self.error(f"must be a positive integer, got {value}", name)
+        return value
+
+    def number(self, name: str, default: Any, minimum: float, inclusive: bool) -> float:
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        value = self.get(name, (int, float), default, f"a number {bound}")
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise self.error(f"must be a finite number {bound}, got {value}", name)
+        return float(value)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(name, str, default, f"one of {', '.join(allowed)}")
+        if value not in allowed:
+            raise self.error(
+                f"'{value}' is not allowed{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}", name
+            )
+        return value
+
+    def rest(self) -> dict[str, Any]:
+        return {k: v for k, v in self.table.items() if k not in self.seen}
+
+    def check_no_rest(self, allowed: list[str]) -> None:
+        for key in self.rest():
+            raise self.error(f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}", key)
+
+
+_REQUIRED = object()
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "a table",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+    }.get(type(value), type(value).__name__)
+
+
+TOP_LEVEL = [
+    "name",
+    "description",
+    "epochs",
+    "batch_size",
+    "seeds",
+    "device",
+    "problem",
+    "model",
+    "optimizer",
+    "tracking",
+    "strategies",
+]
+
+
+def load_suite(path: str | Path, tracking_uri: str | None = None) -> Suite:
+    """Read and fully validate a suite file; raise `MimoBenchError` naming file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MimoBenchError(f"{path}: no such suite file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise MimoBenchError(f"{path}: cannot read suite file: {error}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise MimoBenchError(f"{path}: not valid TOML: {error}") from None
+    return parse_suite(document, path, tracking_uri)
+
+
+def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None = None) -> Suite:
+    """Validate a parsed TOML document (see `load_suite`)."""
+    top = _Table(path, "", document)
+    name = top.get("name", str, _REQUIRED, "a string naming the suite (the MLflow experiment)")
+    if not name.strip():
+        raise top.error("must not be empty", "name")
+    description = top.get("description", str, "", "a string")
+    epochs = top.positive_int("epochs", 5)
+    batch_size = top.positive_int("batch_size", 64)
+    seeds = top.get("seeds", list, [0], "an array of integers, e.g. [0, 1, 2]")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise top.error(f"expected a non-empty array of non-negative integers, got {seeds!r}", "seeds")
+    if len(set(seeds)) != len(seeds):
+        raise top.error(f"seeds repeat: {seeds!r}", "seeds")
+    device = top.choice("device", "cpu", DEVICES)
+    problem_name, problem_options, tasks = _problem(path, top.get("problem", dict, {}, "a table"))
+    model = _model(path, top.get("model", dict, {}, "a table"))
+    optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
+    tracking = _Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
+    uri = tracking_uri or tracking.get("uri", str, default_tracking_uri(), "a tracking URI string")
+    tracking.check_no_rest(["uri"])
+    strategies = _strategies(path, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks)
+    top.check_no_rest(TOP_LEVEL)
+    return Suite(
+        path,
+        name,
+        description,
+        problem_name,
+        problem_options,
+        model,
+        optimizer,
+        epochs,
+        batch_size,
+        tuple(seeds),
+        device,
+        uri,
+        strategies,
+    )
+
+
+def _problem(path: Path, table: dict[str, Any]) -> tuple[str, dict[str, Any], tuple]:
+    problem = _Table(path, "problem", table)
+    name = problem.get("name", str, "glyphs", "a problem name")
+    if name not in PROBLEMS:
+        raise unknown_name_error("problem", name, PROBLEMS.names(), f"{path}: problem.name")
+    options = problem.rest()
+    instance = _construct(path, "problem", PROBLEMS.get(name, f"{path}: problem.name"), options)
+    return name, options, instance.tasks
+
+
+def _model(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    from benchmark.model import ModelConfig
+
+    model = _Table(path, "model", table)
+    defaults = ModelConfig()
+    resolved: dict[str, Any] = {}
+    for spec in fields(ModelConfig):
+        default = getattr(defaults, spec.name)
+        if isinstance(default, tuple):
+            values = model.get(spec.name, list, list(default), "an array of positive integers")
+            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+                raise model.error(f"expected a non-empty array of positive integers, got {values!r}", spec.name)
+            resolved[spec.name] = list(values)
+        elif spec.name == "dropout":
+            resolved[spec.name] = model.number("dropout", default, 0.0, inclusive=True)
+            if resolved[spec.name] >= 1:
+                raise model.error(f"must be in [0, 1), got {resolved[spec.name]}", "dropout")
+        elif spec.name == "head_hidden":
+            resolved[spec.name] = model.get("head_hidden", int, default, "an integer >= 0 (0: linear heads)")
+            if resolved[spec.name] < 0:
+                raise model.error(f"must be >= 0, got {resolved[spec.name]}", "head_hidden")
+        else:
+            resolved[spec.name] = model.positive_int(spec.name, default)
+    model.check_no_rest([f.name for f in fields(ModelConfig)])
+    return resolved
+
+
+def _optimizer(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    optimizer = _Table(path, "optimizer", table)
+    resolved = {
+        "name": optimizer.choice("name", "adam", OPTIMIZERS),
+        "lr": optimizer.number("lr", 1e-3, 0.0, inclusive=False),
+        "weight_decay": optimizer.number("weight_decay", 0.0, 0.0, inclusive=True),
+    }
+    optimizer.check_no_rest(list(resolved))
+    return resolved
+
+
+def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyEntry, ...]:
+    if not entries:
+        raise MimoBenchError(f"{path}: strategies: empty; add at least one [[strategies]] table with a name")
+    resolved: list[StrategyEntry] = []
+    for index, raw in enumerate(entries):
+        entry = _Table(path, f"strategies[{index}]", raw)
+        name = entry.get("name", str, _REQUIRED, "a strategy name (see `mimo-bench strategies`)")
+        if name not in STRATEGIES:
+            raise unknown_name_error("strategy", name, STRATEGIES.names(), f"{path}: {entry.key('name')}")
+        label = entry.get("label", str, None, "a string naming this configuration")
+        params = entry.rest()
+        _construct(path, entry.where, STRATEGIES.get(name, f"{path}: {entry.key('name')}"), params, tasks)
+        for earlier in resolved:
+            if earlier.name == name and earlier.params == params:
+                raise entry.error(f"duplicates {earlier.label!r} (same name and parameters); remove one")
+        if label is None:
+            taken = sum(1 for e in resolved if e.name == name)
+            label = name if taken == 0 else f"{name}-{taken + 1}"
+        if any(e.label == label for e in resolved):
+            raise entry.error(f"label {label!r} is used twice; give each configuration its own label", "label")
+        resolved.append(StrategyEntry(name, label, params))
+    return tuple(resolved)
+
+
+def _construct(path: Path, where: str, cls: type, options: dict[str, Any], *args: Any) -> Any:
+    """Build a plugin to validate its options; its own errors get the file and key prefixed."""
+    allowed = cls.options()
+    for key in options:
+        if key not in allowed:
+            listed = ", ".join(sorted(allowed)) or "(no options)"
+            raise MimoBenchError(
+                f"{path}: {where}.{key}: unknown option for {cls.name}{did_you_mean(key, allowed)}; allowed: {listed}"
+            )
+    missing = [k for k, default in allowed.items() if default is inspect.Parameter.empty and k not in options]
+    if missing:
+        raise MimoBenchError(f"{path}: {where}: {cls.name} needs option(s) {', '.join(missing)}")
+    try:
+        return cls(*args, **options)
+    except MimoBenchError as error:
+        raise MimoBenchError(f"{path}: {where}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise MimoBenchError(f"{path}: {where}: invalid option for {cls.name}: {error}") from None

@@ -1,0 +1,1 @@
+"""Built-in problems, one module each; see `benchmark.problem` for the contract."""

@@ -1,0 +1,68 @@
+"""Terminal output: a progress bar per run with live per-task losses, and the summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+REFRESH_EVERY = 10  # batches between loss read-outs, so the bar does not wait on every step
+
+
+class SuiteProgress:
+    """One bar for the suite and one for the current run (epochs x batches, live losses)."""
+
+    def __init__(self, total_runs: int, console: Console | None = None, enabled: bool = True):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=self.console,
+            disable=not enabled,
+        )
+        self.suite_bar = self.progress.add_task("suite", total=total_runs, status="")
+        self.run_bar = None
+
+    def __enter__(self) -> SuiteProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def start_run(self, label: str, epochs: int, batches_per_epoch: int) -> None:
+        if self.run_bar is not None:
+            self.progress.remove_task(self.run_bar)
+        self.batches = batches_per_epoch
+        self.epochs = epochs
+        self.run_bar = self.progress.add_task(label, total=epochs * batches_per_epoch, status="")
+
+    def batch(self, epoch: int, batch_index: int, losses: dict[str, torch.Tensor]) -> None:
+        done = (epoch - 1) * self.batches + batch_index + 1
+        if batch_index % REFRESH_EVERY == 0:
+            shown = "  ".join(f"{name} {float(loss.detach()):.3g}" for name, loss in losses.items())
+            self.progress.update(self.run_bar, completed=done, status=f"ep {epoch}/{self.epochs}  {shown}")
+        else:
+            self.progress.update(self.run_bar, completed=done)
+
+    def end_run(self) -> None:
+        self.progress.advance(self.suite_bar)
+
+    def log(self, message: str) -> None:
+        self.progress.console.print(message)
+
+
+def summary_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    table = Table(title=title)
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index < 3 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -1,0 +1,1 @@
+"""Built-in strategies, one module each; see `benchmark.strategy` for the contract."""

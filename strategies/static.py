@@ -1,0 +1,52 @@
+"""Fixed, user-chosen task weights."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from benchmark.problem import TaskSpec
+from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+
+
+class Static(LossWeighting):
+    """Fixed weights: L = sum_t w_t L_t with w keyed by task name (w_t >= 0, not all zero).
+
+    Search space: weights on the simplex, scaled to sum to T (so equal weights are all 1), drawn by
+    normalising independent exponentials -log(u_t), u_t ~ U(0, 1) (a flat Dirichlet, which favours no
+    direction of trade-off), with every weight at least ``floor * T`` so no task is switched off.
+    """
+
+    name = "static"
+
+    def __init__(self, tasks: Sequence[TaskSpec], *, weights: Mapping[str, float]):
+        super().__init__(tasks)
+        if not isinstance(weights, Mapping):
+            raise self._error(f"weights must be a table keyed by task name, got {weights!r}")
+        self.check_task_mapping("weights", weights)
+        for task, weight in weights.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+                raise self._error(f"weights.{task} must be a finite number, got {weight!r}")
+            if weight < 0:
+                raise self._error(f"weights.{task} must be >= 0, got {weight}")
+        if not any(weights.values()):
+            raise self._error("weights are all zero: at least one task needs a positive weight")
+        self.weights = {name: float(weights[name]) for name in self.task_names}
+        self.register_buffer(
+            "weight_vector", torch.tensor([self.weights[n] for n in self.task_names]), persistent=False
+        )
+
+    def combine(self, ctx: StepContext) -> tuple[torch.Tensor, TaskWeights]:
+        losses = torch.stack([ctx.losses[name] for name in self.task_names])
+        return (self.weight_vector * losses).sum(), dict(zip(self.task_names, self.weight_vector, strict=True))
+
+    @classmethod
+    def search_space(cls, trial: Any, tasks: Sequence[TaskSpec], floor: float = 0.05) -> dict[str, Any]:
+        draws = {t.name: -math.log(trial.suggest_float(f"u_{t.name}", 1e-6, 1.0)) for t in tasks}
+        total = sum(draws.values())
+        count = len(tasks)
+        free = 1.0 - floor * count
+        return {"weights": {name: count * (floor + free * draw / total) for name, draw in draws.items()}}
