@@ -8,6 +8,7 @@ constructing the problem and each strategy (their constructors validate).
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import tomllib
@@ -310,3 +311,27 @@ def _construct(path: Path, where: str, cls: type, options: dict[str, Any], *args
         raise MimoBenchError(f"{path}: {where}: {error}") from None
     except (TypeError, ValueError) as error:
         raise MimoBenchError(f"{path}: {where}: invalid option for {cls.name}: {error}") from None
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """A resolved suite written back as TOML (scalars, arrays, tables, arrays of tables)."""
+    lines: list[str] = []
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    arrays = {k: v for k, v in values.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
+    for key, value in values.items():
+        if key not in tables and key not in arrays:
+            lines.append(f"{key} = {json.dumps(value)}")
+    for key, table in tables.items():
+        lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
+    for key, entries in arrays.items():
+        for entry in entries:
+            lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in entry.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 import benchmark
-from benchmark.config import StrategyEntry, Suite
+from benchmark.config import StrategyEntry, Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
 from benchmark.problem import ProblemData
@@ -123,7 +123,7 @@ class SuiteRunner:
             {"suite": suite.name, "problem": suite.problem, "kind": "suite"},
             {k: v for k, v in suite.resolved().items() if k != "strategies"},
         )
-        parent.text(_toml_dump(suite.resolved()), "suite.toml")
+        parent.text(to_toml(suite.resolved()), "suite.toml")
         specs = expand(suite)
         outcomes: list[RunOutcome] = []
         with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
@@ -185,7 +185,7 @@ class SuiteRunner:
             log.tags({"failure_reason": "interrupted by the user"})
             log.finish("KILLED")
             raise
-        except (RunFailed, MimoBenchError, Exception) as error:  # a failed run must not stop the suite
+        except Exception as error:  # a failed run is recorded and the suite goes on
             reason = f"{type(error).__name__}: {error}"
             extra = {"failure_step": error.step} if isinstance(error, RunFailed) else {}
             log.tags({"failure_reason": reason, **extra})
@@ -231,27 +231,3 @@ def print_summary(suite: Suite, outcomes: list[RunOutcome], tasks) -> None:
         Console().print(
             f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed)
         )
-
-
-def _toml_dump(values: dict[str, Any]) -> str:
-    """The resolved suite written back as TOML (scalars, arrays, tables, arrays of tables)."""
-    lines: list[str] = []
-    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
-    arrays = {k: v for k, v in values.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
-    for key, value in values.items():
-        if key not in tables and key not in arrays:
-            lines.append(f"{key} = {json.dumps(value)}")
-    for key, table in tables.items():
-        lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
-    for key, entries in arrays.items():
-        for entry in entries:
-            lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in entry.items())]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)

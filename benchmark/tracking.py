@@ -7,6 +7,7 @@ Metrics are written with one `log_batch` per epoch (step = epoch), never one cal
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -22,6 +23,8 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 
 from benchmark.errors import MimoBenchError  # noqa: E402
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)  # schema-migration chatter would break the progress bars
 
 MAX_PARAM_LENGTH = 6000
 

@@ -36,7 +36,7 @@ CANVAS_SPAN = 0.45  # coordinate +-1 lands at 5% / 95% of the image's width
 class AlphabetStyle:
     """How every character of one alphabet is drawn."""
 
-    primitive_weights: np.ndarray  # probability of each stroke primitive, in PRIMITIVES order
+    primitive_weights: np.ndarray  # probability of each stroke primitive (two or three are used)
     strokes: int  # typical number of strokes per character
     angle_step: float  # stroke directions are multiples of this (radians); 0: any direction
     curl: float  # scales arc sweeps, wave and zig-zag amplitudes, loop and hook sizes
@@ -84,8 +84,8 @@ def _loop(rng: np.random.Generator, curl: float) -> np.ndarray:
 
 
 def _spiral(rng: np.random.Generator, curl: float) -> np.ndarray:
-    angles = np.linspace(0.0, rng.uniform(1.0, 1.8) * 2 * math.pi * min(curl, 1.0), 64)
-    radius = np.linspace(1.0, 0.3, 64)
+    angles = np.linspace(0.0, rng.uniform(0.9, 1.4) * 2 * math.pi * min(curl, 1.0), 64)
+    radius = np.linspace(1.0, 0.35, 64)
     return np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
 
 
@@ -110,10 +110,13 @@ PRIMITIVES: tuple[Callable[[np.random.Generator, float], np.ndarray], ...] = (
 def alphabet_style(data_seed: int, alphabet: int) -> AlphabetStyle:
     """The stroke style of one alphabet, fixed by the data seed and the alphabet's index."""
     rng = np.random.default_rng([data_seed, 0, alphabet])
+    favoured = rng.choice(len(PRIMITIVES), size=rng.integers(2, 4), replace=False)
+    weights = np.zeros(len(PRIMITIVES))
+    weights[favoured] = rng.dirichlet(np.ones(len(favoured)))
     low = rng.uniform(0.35, 0.6)
     return AlphabetStyle(
-        primitive_weights=rng.dirichlet(np.full(len(PRIMITIVES), 0.3)),
-        strokes=int(rng.integers(1, 5)),
+        primitive_weights=weights,
+        strokes=int(rng.integers(2, 5)),
         angle_step=float(rng.choice([0.0, math.pi / 4, math.pi / 2], p=[0.5, 0.3, 0.2])),
         curl=rng.uniform(0.6, 1.3),
         stroke_size=(low, low + rng.uniform(0.1, 0.4)),
@@ -133,7 +136,7 @@ def character_strokes(style: AlphabetStyle, data_seed: int, alphabet: int, chara
     Coordinates are image-like: x to the right, y downwards.
     """
     rng = np.random.default_rng([data_seed, 1, alphabet, character])
-    count = int(np.clip(style.strokes + rng.integers(-1, 2), 1, 3 if style.headline else 4))
+    count = int(np.clip(style.strokes + rng.integers(-1, 2), 2, 3 if style.headline else 4))
     strokes: list[np.ndarray] = []
     for _ in range(count):
         primitive = PRIMITIVES[rng.choice(len(PRIMITIVES), p=style.primitive_weights)]
@@ -148,7 +151,7 @@ def character_strokes(style: AlphabetStyle, data_seed: int, alphabet: int, chara
             earlier = strokes[rng.integers(len(strokes))]
             stroke += earlier[rng.choice([0, POINTS_PER_STROKE // 2, POINTS_PER_STROKE - 1])] - stroke[0]
         else:
-            stroke += rng.uniform(-0.5, 0.5, size=2)
+            stroke += rng.uniform(-0.6, 0.6, size=2)
         strokes.append(stroke)
     glyph = np.stack(strokes) * [style.aspect, 1.0]
     if style.headline:

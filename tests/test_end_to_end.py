@@ -1,0 +1,111 @@
+"""A tiny real suite through the installed `mimo-bench` command, read back from a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from benchmark.config import to_toml
+from benchmark.registries import PROBLEMS, STRATEGIES
+
+pytestmark = pytest.mark.slow
+
+GLYPHS = {"name": "glyphs", "alphabets": 2, "characters": 3, "samples": 12, "image_size": 16, "trajectory_length": 16}
+
+
+def every_strategy(tasks) -> list[dict]:
+    """One configuration per registered strategy, drawn from its own search space."""
+    entries = []
+    for name in STRATEGIES.names():
+        cls = STRATEGIES.get(name)
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+        entries.append({"name": name, **cls.search_space(trial, tasks)})
+    return entries
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory) -> Path:
+    tasks = PROBLEMS.get("glyphs")(**{k: v for k, v in GLYPHS.items() if k != "name"}).tasks
+    suite = {
+        "name": "e2e",
+        "epochs": 2,
+        "batch_size": 16,
+        "seeds": [0, 1],
+        "problem": GLYPHS,
+        "model": {"conv_channels": [4], "sequence_hidden": 8, "trunk": [16]},
+        "strategies": every_strategy(tasks),
+    }
+    path = tmp_path_factory.mktemp("suite") / "e2e.toml"
+    path.write_text(to_toml(suite))
+    return path
+
+
+def run_cli(suite: Path, uri: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MIMO_BENCH_CACHE": str(cache)}
+    command = [Path(sys.executable).parent / "mimo-bench", "run", str(suite), "--tracking-uri", uri, "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def nested_runs(client: MlflowClient, experiment_id: str, parent_id: str):
+    return client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+
+
+def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri, cache_dir):
+    first = run_cli(suite_file, tracking_uri, cache_dir)
+    assert first.returncode == 0, first.stderr
+    for label in STRATEGIES.names():
+        assert label in first.stdout  # the summary table has a row per strategy
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("e2e")
+    parents = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    assert "strategy" in parent.data.tags["mlflow.note.content"]  # the summary is the run's description
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"suite.toml"}
+
+    runs = nested_runs(client, experiment.experiment_id, parent.info.run_id)
+    assert len(runs) == len(STRATEGIES.names()) * 2
+    tasks = ("alphabet", "character", "slant")
+    for run in runs:
+        tags = run.data.tags
+        assert run.info.status == "FINISHED"
+        assert tags["strategy"] in STRATEGIES.names() and tags["seed"] in ("0", "1")
+        assert tags["problem"] == "glyphs" and tags["suite"] == "e2e" and len(tags["run_key"]) == 16
+        assert run.info.run_name == f"{tags['strategy']}/seed-{tags['seed']}"
+        metrics = run.data.metrics
+        for task in tasks:
+            assert f"train/{task}/loss" in metrics and f"weight/{task}" in metrics
+        for split in ("val", "test"):
+            for metric in ("accuracy", "f1"):
+                assert f"{split}/alphabet/{metric}" in metrics and f"{split}/character/{metric}" in metrics
+            assert f"{split}/slant/mse" in metrics and f"{split}/slant/mae" in metrics
+        history = client.get_metric_history(run.info.run_id, "train/slant/loss")
+        assert [m.step for m in history] == [1, 2]  # one point per epoch, step = epoch
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"checkpoint.pt", "strategy.txt"} <= artifacts
+    assert len({r.data.tags["run_key"] for r in runs}) == len(runs)
+
+    checkpoint_path = client.download_artifacts(runs[0].info.run_id, "checkpoint.pt")
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert len(checkpoint["labels"]["character"]) == 6 and len(checkpoint["labels"]["alphabet"]) == 2
+    assert "trunk.0.weight" in checkpoint["model"]
+
+    second = run_cli(suite_file, tracking_uri, cache_dir)
+    assert second.returncode == 0, second.stderr
+    parents = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])
+    rerun = {
+        r.data.tags["run_key"]: r.data.metrics
+        for r in nested_runs(client, experiment.experiment_id, parents[0].info.run_id)
+    }
+    for run in runs:
+        before = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
+        after = {k: v for k, v in rerun[run.data.tags["run_key"]].items() if k.startswith("test/")}
+        assert before == after, f"{run.info.run_name} is not reproducible"

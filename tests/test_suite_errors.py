@@ -1,0 +1,144 @@
+"""Malformed suite files: exit status 2, one message naming file, key and what is allowed; nothing tracked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import load_suite
+
+VALID = """
+name = "errors"
+epochs = 1
+batch_size = 16
+seeds = [0]
+[problem]
+name = "tabular"
+samples = 200
+[[strategies]]
+name = "sum"
+[[strategies]]
+name = "static"
+weights = { label = 1.0, price = 0.5 }
+"""
+
+# (what to change, suite text, substrings the one-line message must contain)
+CASES = [
+    ("syntax error", VALID + "\nepochs = = 3\n", ["not valid TOML", "line"]),
+    (
+        "unknown top-level key",
+        VALID.replace("epochs = 1", "epoch = 1"),
+        ["epoch: unknown key", "did you mean 'epochs'"],
+    ),
+    ("wrong type", VALID.replace("epochs = 1", 'epochs = "three"'), ["epochs", "positive integer", "'three'"]),
+    ("zero epochs", VALID.replace("epochs = 1", "epochs = 0"), ["epochs", "positive integer"]),
+    ("empty seeds", VALID.replace("seeds = [0]", "seeds = []"), ["seeds", "non-empty"]),
+    ("repeated seeds", VALID.replace("seeds = [0]", "seeds = [1, 1]"), ["seeds", "repeat"]),
+    ("negative lr", VALID + "[optimizer]\nlr = -0.1\n", ["optimizer.lr", "> 0.0"]),
+    ("unknown optimizer key", VALID + "[optimizer]\nrl = 0.1\n", ["optimizer.rl", "did you mean 'lr'"]),
+    ("unknown model key", VALID + "[model]\ntrunc = [32]\n", ["model.trunc", "did you mean 'trunk'"]),
+    ("bad model widths", VALID + "[model]\ntrunk = []\n", ["model.trunk", "positive integers"]),
+    (
+        "unknown device",
+        VALID.replace("seeds = [0]", 'seeds = [0]\ndevice = "gpu"'),
+        ["device", "allowed: cpu, cuda, auto"],
+    ),
+    (
+        "unknown problem",
+        VALID.replace('name = "tabular"', 'name = "tabularr"'),
+        ["problem.name", "did you mean 'tabular'"],
+    ),
+    (
+        "unknown problem option",
+        VALID.replace("samples = 200", "sample = 200"),
+        ["problem.sample", "did you mean 'samples'"],
+    ),
+    ("unknown strategy", VALID.replace('name = "sum"', 'name = "summ"'), ["strategies[0].name", "did you mean 'sum'"]),
+    ("strategy without name", VALID.replace('name = "sum"', 'label = "x"'), ["strategies[0].name", "missing"]),
+    (
+        "option of another strategy",
+        VALID.replace('name = "sum"', 'name = "sum"\nweights = { label = 1.0 }'),
+        ["strategies[0].weights", "unknown option for sum"],
+    ),
+    (
+        "static weights missing",
+        VALID.replace("weights = { label = 1.0, price = 0.5 }", ""),
+        ["strategies[1]", "static needs option(s) weights"],
+    ),
+    (
+        "static weight negative",
+        VALID.replace("price = 0.5", "price = -0.5"),
+        ["strategies[1]", "weights.price", ">= 0"],
+    ),
+    (
+        "static weights all zero",
+        VALID.replace("label = 1.0, price = 0.5", "label = 0, price = 0.0"),
+        ["strategies[1]", "all zero"],
+    ),
+    (
+        "static weight for unknown task",
+        VALID.replace("price = 0.5", "price = 0.5, prize = 1.0"),
+        ["strategies[1]", "unknown task", "prize"],
+    ),
+    (
+        "static weight task missing",
+        VALID.replace("label = 1.0, price = 0.5", "label = 1.0"),
+        ["strategies[1]", "missing task", "price"],
+    ),
+    ("duplicate strategies", VALID + '[[strategies]]\nname = "sum"\n', ["strategies[2]", "duplicates 'sum'"]),
+    ("no strategies", VALID.split("[[strategies]]")[0], ["strategies", "missing"]),
+    ("missing name", VALID.replace('name = "errors"', ""), ["name: missing"]),
+]
+
+
+def write_suite(directory: Path, text: str) -> Path:
+    path = directory / "suite.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize(("case", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_suite_exits_2_with_one_clear_line(case, text, expected, tmp_path, capsys):
+    suite = write_suite(tmp_path, text)
+    store = tmp_path / "store" / "mlflow.db"
+    status = main(["run", str(suite), "--tracking-uri", f"sqlite:///{store}", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err.startswith("mimo-bench: error: ") and str(suite) in err
+    assert len(err.splitlines()) == 1, err
+    for fragment in expected:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    assert not store.exists(), "a bad suite must not touch the tracking store"
+
+
+def test_missing_file_names_it(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: no such suite file" in capsys.readouterr().err
+
+
+def test_valid_suite_resolves_defaults(tmp_path):
+    suite = load_suite(write_suite(tmp_path, VALID))
+    assert [s.label for s in suite.strategies] == ["sum", "static"]
+    assert suite.optimizer == {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}
+    assert suite.tracking_uri == "sqlite:///mlruns/mlflow.db"
+    assert suite.resolved()["strategies"][1]["weights"] == {"label": 1.0, "price": 0.5}
+
+
+def test_same_strategy_twice_gets_distinct_labels(tmp_path):
+    text = VALID + '[[strategies]]\nname = "static"\nweights = { label = 0.2, price = 1.0 }\n'
+    assert [s.label for s in load_suite(write_suite(tmp_path, text)).strategies] == ["sum", "static", "static-2"]
+
+
+def test_bad_suite_in_a_real_process_has_no_traceback_and_skips_torch(tmp_path):
+    """The error path of the installed command: status 2, no traceback, torch not even imported."""
+    suite = write_suite(tmp_path, VALID.replace("epochs = 1", "epochs = -1"))
+    probe = "import sys; from benchmark.cli import main; rc = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(rc)"
+    result = subprocess.run([sys.executable, "-c", probe, "run", str(suite)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == "False"
