@@ -15,7 +15,7 @@ class MimoBenchError(Exception):
 
 def did_you_mean(word: str, allowed: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the nearest allowed word, or ''."""
-    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -224,10 +224,11 @@ def summary_markdown(outcomes: list[RunOutcome], tasks) -> str:
 def print_summary(suite: Suite, outcomes: list[RunOutcome], tasks) -> None:
     from rich.console import Console
 
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=240)  # piped output: never cut the table to 80 columns
     columns, rows = summary_rows(outcomes, tasks)
-    Console().print(summary_table(f"{suite.name}: test metrics (best-val epoch)", columns, rows))
+    console.print(summary_table(f"{suite.name}: test metrics (best-val epoch)", columns, rows))
     failed = [o for o in outcomes if o.status != "FINISHED"]
     if failed:
-        Console().print(
-            f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed)
-        )
+        console.print(f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed))

@@ -26,9 +26,10 @@ from benchmark.problem import (
 GENERATOR_VERSION = 1  # bump whenever the generated data changes, so stale caches are not read
 POINTS_PER_STROKE = 32  # every stroke is a polyline of this many points, evenly spaced along it
 JITTER_ANCHORS = 4  # a drawer's wobble along one stroke: offsets at this many anchors, blended
-JITTER = 0.05  # standard deviation of those offsets (the glyph fits in a circle of radius 0.8)
-GLYPH_RADIUS = 0.8
+GLYPH_RADIUS = 0.8  # a character's canonical strokes fit in a circle of this radius
+JITTER = 0.05  # standard deviation of those offsets
 SUPERSAMPLING = 3  # strokes are drawn at this multiple of image_size, then box-filtered down
+REVERSED_STROKES = 0.25  # chance that a drawer draws a stroke from its other end
 CANVAS_SPAN = 0.45  # coordinate +-1 lands at 5% / 95% of the image's width
 
 
@@ -78,7 +79,7 @@ def _wave(rng: np.random.Generator, curl: float) -> np.ndarray:
 
 
 def _loop(rng: np.random.Generator, curl: float) -> np.ndarray:
-    radius = rng.uniform(0.38, 0.6) * max(curl, 0.8)  # above 1/pi, so the pen crosses its own path
+    radius = rng.uniform(0.4, 0.6) * max(curl, 0.85)  # above 1/pi, so the pen crosses its own path
     t = np.linspace(0.0, 1.0, 64)
     return np.stack([2 * t - 1 + radius * np.sin(2 * math.pi * t), radius * np.cos(2 * math.pi * t)], axis=1)
 
@@ -131,7 +132,7 @@ def _rotation(angle: float) -> np.ndarray:
 
 
 def character_strokes(style: AlphabetStyle, data_seed: int, alphabet: int, character: int) -> np.ndarray:
-    """One character's canonical strokes, (strokes, POINTS_PER_STROKE, 2), centred within radius 0.8.
+    """One character's canonical strokes, (strokes, POINTS_PER_STROKE, 2), centred within GLYPH_RADIUS.
 
     Coordinates are image-like: x to the right, y downwards.
     """
@@ -195,6 +196,12 @@ def _trajectory_resampler(stroke_lengths: np.ndarray, length: int) -> tuple[np.n
     return matrix, pen_up
 
 
+def _pen_trajectory(strokes: np.ndarray, length: int) -> np.ndarray:
+    """(length, 3) rows of x, y, pen_up: the strokes drawn one after another, resampled to ``length`` points."""
+    matrix, pen_up = _trajectory_resampler(np.linalg.norm(np.diff(strokes, axis=1), axis=-1).sum(axis=1), length)
+    return np.concatenate([matrix @ strokes.reshape(-1, 2), pen_up[:, None]], axis=1)
+
+
 def _render(strokes: np.ndarray, width: float, size: int) -> np.ndarray:
     """White strokes (255) on black (0), ``size`` x ``size`` uint8; coordinates +-1 span 90% of the image."""
     canvas = size * SUPERSAMPLING
@@ -214,8 +221,9 @@ def draw_samples(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` drawers' renderings of one character: (images, trajectories, slants in degrees).
 
-    Each drawer wobbles every stroke, picks a pen width and a small affine (scale, shear, shift):
-    that is the trajectory.  The image is the same pen path rotated clockwise by the slant.
+    Each drawer wobbles every stroke, picks a pen width, a small affine (scale, shear, shift), a
+    stroke order and directions: that is the trajectory.  The image is the same pen path rotated
+    clockwise by the slant.
     """
     strokes = len(glyph)
     offsets = rng.normal(0.0, JITTER, size=(count, strokes, JITTER_ANCHORS, 2))
@@ -231,10 +239,14 @@ def draw_samples(
     slanted = np.stack([cos * pen[..., 0] - sin * pen[..., 1], sin * pen[..., 0] + cos * pen[..., 1]], axis=-1)
     widths = rng.uniform(0.045, 0.08, size=count) * image_size * SUPERSAMPLING
     images = np.stack([_render(path, width, image_size) for path, width in zip(slanted, widths, strict=True)])
-    stroke_lengths = np.linalg.norm(np.diff(glyph, axis=1), axis=-1).sum(axis=1)
-    matrix, pen_up = _trajectory_resampler(stroke_lengths, trajectory_length)
-    points = np.einsum("lq,nqd->nld", matrix, pen.reshape(count, -1, 2))
-    trajectories = np.concatenate([points, np.broadcast_to(pen_up[None, :, None], (count, trajectory_length, 1))], -1)
+    orders = np.argsort(rng.random((count, strokes)), axis=1)  # each drawer's own stroke order
+    backwards = rng.random((count, strokes)) < REVERSED_STROKES
+    trajectories = np.stack(
+        [
+            _pen_trajectory(np.where(backwards[i, :, None, None], path[:, ::-1], path)[orders[i]], trajectory_length)
+            for i, path in enumerate(pen)
+        ]
+    )
     return images, trajectories, slants
 
 
@@ -243,7 +255,16 @@ def _label_names(prefix: str, count: int) -> list[str]:
 
 
 class Glyphs(Problem):
-    """Generated Omniglot-like handwriting: image + pen trajectory -> alphabet, character, slant."""
+    """Generated Omniglot-like handwriting: image + pen trajectory -> alphabet, character, slant.
+
+    Inputs: ``image`` (uint8, 1 x image_size x image_size, white strokes on black) and
+    ``trajectory`` (trajectory_length x 3 float32: x, y, pen-up flag), the pen's path in the glyph's
+    own frame before the slant (x right, y down, within about [-1, 1]; the flag is 1 where a stroke
+    ends).  Tasks: ``alphabet``; ``character`` (global index, labels "alphabetA/characterC");
+    ``slant`` (regression, degrees, uniform in [-max_slant, max_slant]; positive leans the top to
+    the right).  The options alone fix the content (cached on disk); ``load(seed)`` only splits it,
+    stratified by character.
+    """
 
     name = "glyphs"
 
@@ -290,23 +311,23 @@ class Glyphs(Problem):
 
     def generate(self) -> dict[str, torch.Tensor]:
         """The whole dataset, every character drawn ``samples`` times, in alphabet/character order."""
-        images, trajectories, slants = [], [], []
+        drawn = []
         for alphabet in range(self.alphabets):
             style = alphabet_style(self.data_seed, alphabet)
             for character in range(self.characters):
                 glyph = character_strokes(style, self.data_seed, alphabet, character)
                 rng = np.random.default_rng([self.data_seed, 2, alphabet, character])
-                drawn = draw_samples(glyph, self.samples, rng, self.image_size, self.trajectory_length, self.max_slant)
-                images.append(drawn[0])
-                trajectories.append(drawn[1])
-                slants.append(drawn[2])
+                drawn.append(
+                    draw_samples(glyph, self.samples, rng, self.image_size, self.trajectory_length, self.max_slant)
+                )
+        images, trajectories, slants = (np.concatenate(parts) for parts in zip(*drawn, strict=True))
         classes = torch.arange(self.alphabets * self.characters).repeat_interleave(self.samples)
         return {
-            "image": torch.from_numpy(np.concatenate(images)).unsqueeze(1),
-            "trajectory": torch.from_numpy(np.concatenate(trajectories)).float(),
+            "image": torch.from_numpy(images).unsqueeze(1),
+            "trajectory": torch.from_numpy(trajectories).float(),
             "alphabet": classes // self.characters,
             "character": classes,
-            "slant": torch.from_numpy(np.concatenate(slants)).float(),
+            "slant": torch.from_numpy(slants).float(),
         }
 
     def load(self, seed: int) -> ProblemData:

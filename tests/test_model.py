@@ -1,0 +1,61 @@
+"""The MIMO net: an encoder per input kind, a shared trunk, a head per task, and what it exposes."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.model import MimoNet, ModelConfig
+from benchmark.problem import InputSpec, TaskSpec
+
+INPUTS = (
+    InputSpec("image", "image", (1, 16, 16)),
+    InputSpec("trajectory", "sequence", (10, 3)),
+    InputSpec("features", "vector", (7,)),
+    InputSpec("alphabet", "category", (), num_categories=4),
+)
+TASKS = (TaskSpec("character", "classification", num_classes=5), TaskSpec("slant", "regression", output_scale=30.0))
+
+
+def sample_inputs(n: int = 6) -> dict[str, torch.Tensor]:
+    return {
+        "image": torch.randint(0, 256, (n, 1, 16, 16), dtype=torch.uint8),
+        "trajectory": torch.randn(n, 10, 3),
+        "features": torch.randn(n, 7),
+        "alphabet": torch.randint(0, 4, (n,)),
+    }
+
+
+def test_every_input_kind_feeds_every_head():
+    torch.manual_seed(0)
+    model = MimoNet(INPUTS, TASKS, ModelConfig(conv_channels=(4, 8), trunk=(32, 16), head_hidden=8))
+    outputs = model(sample_inputs())
+    assert outputs["character"].shape == (6, 5) and outputs["slant"].shape == (6,)
+    outputs["slant"].sum().backward()
+    for name, encoder in model.encoders.items():
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters()), name
+    assert all(p.grad is None for p in model.heads["character"].parameters())
+
+
+def test_shared_parameters_are_encoders_and_trunk_only():
+    model = MimoNet(INPUTS, TASKS, ModelConfig(trunk=(32, 16)))
+    shared = {id(p) for p in model.shared_parameters()}
+    heads = {id(p) for p in model.heads.parameters()}
+    assert shared.isdisjoint(heads)
+    assert shared | heads == {id(p) for p in model.parameters()}
+    assert model.last_shared_layer is model.trunk[2]  # Linear(32, 16): the last layer before the heads
+    assert model.last_shared_layer.out_features == 16
+
+
+def test_regression_head_reaches_the_target_scale():
+    model = MimoNet(INPUTS, TASKS, ModelConfig())
+    head = model.heads["slant"]
+    features = torch.randn(3, 128)
+    assert torch.allclose(head(features), 30.0 * head.net(features).squeeze(-1))
+
+
+def test_uint8_images_are_scaled_to_unit_range():
+    torch.manual_seed(0)
+    model = MimoNet(INPUTS[:1], TASKS, ModelConfig(conv_channels=(4,)))
+    images = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
+    encoder = model.encoders["image"]
+    assert torch.allclose(encoder(images), encoder.net(images.float() / 255))
