@@ -124,6 +124,9 @@ class MimoNet(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         return [*self.encoders.parameters(), *self.trunk.parameters()]
 
+    def task_parameters(self) -> dict[str, list[nn.Parameter]]:
+        return {name: list(head.parameters()) for name, head in self.heads.items()}
+
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fused = torch.cat([encoder(inputs[name]) for name, encoder in self.encoders.items()], dim=1)
         features = self.trunk(fused)

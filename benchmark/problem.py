@@ -110,6 +110,11 @@ class Problem:
         raise NotImplementedError
 
     @property
+    def owner(self) -> str:
+        """How option errors name this problem."""
+        return f"problem '{self.name}'"
+
+    @property
     def tasks(self) -> tuple[TaskSpec, ...]:
         return self.specs()[1]
 
@@ -156,28 +161,6 @@ def stratified_split(
         parts[1].append(members[n_train : n_train + n_val])
         parts[2].append(members[n_train + n_val :])
     return tuple(torch.sort(torch.cat(p)).values for p in parts)  # type: ignore[return-value]
-
-
-def option_error(problem: str, option: str, requirement: str, value: object) -> MimoBenchError:
-    """The standard error for a bad problem option, naming where to fix it."""
-    return MimoBenchError(
-        f"problem '{problem}': option '{option}' must be {requirement}, got {value!r} "
-        "(set it in the suite's [problem] table)"
-    )
-
-
-def int_option(problem: str, option: str, value: object, minimum: int = 1) -> int:
-    """``value`` if it is an integer (not a bool) of at least ``minimum``; an `option_error` otherwise."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise option_error(problem, option, f"an integer >= {minimum}", value)
-    return value
-
-
-def float_option(problem: str, option: str, value: object, requirement: str, valid: Callable[[float], bool]) -> float:
-    """``value`` as a float if it is a number (not a bool) passing ``valid``; an `option_error` otherwise."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or not valid(float(value)):
-        raise option_error(problem, option, requirement, value)
-    return float(value)
 
 
 def cached_tensors(

@@ -231,4 +231,6 @@ def print_summary(suite: Suite, outcomes: list[RunOutcome], tasks) -> None:
     console.print(summary_table(f"{suite.name}: test metrics (best-val epoch)", columns, rows))
     failed = [o for o in outcomes if o.status != "FINISHED"]
     if failed:
-        console.print(f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed))
+        console.print(
+            f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed)
+        )

@@ -11,7 +11,9 @@ Two kinds:
   * `GradientStrategy`: implement `backward(ctx)` yourself, filling ``.grad`` of the shared
     and task parameters, and return the effective task weights.
 
-Both return the effective per-task weights (0-d tensors) that the trainer logs as ``weight/<task>``.
+Both return the effective per-task weights (0-d tensors) that the trainer logs as ``weight/<task>``;
+the trainer reads them right after `backward`, before the optimizer step and `after_step`.
+Each epoch the trainer calls `epoch_metrics` (values to log), then `end_epoch`.
 Strategies never import mlflow or optuna; `search_space` receives a trial-like object with
 ``suggest_float`` / ``suggest_int`` / ``suggest_categorical``.
 """
@@ -38,6 +40,7 @@ class StepContext:
 
     losses: dict[str, torch.Tensor]  # task name -> scalar loss, graph intact
     shared_parameters: list[torch.nn.Parameter]  # encoders + trunk
+    task_parameters: dict[str, list[torch.nn.Parameter]]  # task name -> its head's parameters
     last_shared_layer: torch.nn.Module  # the layer whose output feeds every head
     step: int  # global optimizer step, from 0
     epoch: int  # from 1
@@ -102,17 +105,13 @@ class Strategy(torch.nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
 
-    def _error(self, message: str) -> MimoBenchError:
-        return MimoBenchError(f"strategy '{self.name}': {message}")
+    @property
+    def owner(self) -> str:
+        """How option errors name this strategy."""
+        return f"strategy '{self.name}'"
 
-    def check_task_mapping(self, option: str, mapping: Mapping[str, Any]) -> None:
-        """Raise unless ``mapping`` is keyed by exactly the task names."""
-        unknown = sorted(set(mapping) - set(self.task_names))
-        missing = sorted(set(self.task_names) - set(mapping))
-        if unknown:
-            raise self._error(f"{option} names unknown task(s) {unknown}; tasks are {list(self.task_names)}")
-        if missing:
-            raise self._error(f"{option} is missing task(s) {missing}; tasks are {list(self.task_names)}")
+    def _error(self, message: str) -> MimoBenchError:
+        return MimoBenchError(f"{self.owner}: {message}")
 
 
 class LossWeighting(Strategy):

@@ -134,7 +134,7 @@ def train(
         lr=config.lr,
     )
     train_split, val_split, test_split = (to_device(s, device) for s in (data.train, data.val, data.test))
-    shared_parameters = model.shared_parameters()
+    shared_parameters, task_parameters = model.shared_parameters(), model.task_parameters()
 
     step = 0
     history: list[dict[str, float]] = []
@@ -153,10 +153,11 @@ def train(
                 bad = [n for n, v in zip(names, loss_vector.tolist(), strict=True) if v != v or abs(v) == float("inf")]
                 raise RunFailed(f"non-finite loss for task(s) {', '.join(bad)}", step)
             optimizer.zero_grad(set_to_none=True)
-            weights = strategy.backward(StepContext(losses, shared_parameters, model.last_shared_layer, step, epoch))
+            context = StepContext(losses, shared_parameters, task_parameters, model.last_shared_layer, step, epoch)
+            weights = strategy.backward(context)
+            totals.add(loss_vector, torch.stack([weights[n].detach() for n in names]))
             optimizer.step()
             strategy.after_step()
-            totals.add(loss_vector, torch.stack([weights[n].detach() for n in names]))
             if on_batch:
                 on_batch(epoch, batch_index, losses)
             step += 1

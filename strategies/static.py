@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from benchmark.options import task_weights
 from benchmark.problem import TaskSpec
 from benchmark.strategy import LossWeighting, StepContext, TaskWeights
 
@@ -24,17 +25,7 @@ class Static(LossWeighting):
 
     def __init__(self, tasks: Sequence[TaskSpec], *, weights: Mapping[str, float]):
         super().__init__(tasks)
-        if not isinstance(weights, Mapping):
-            raise self._error(f"weights must be a table keyed by task name, got {weights!r}")
-        self.check_task_mapping("weights", weights)
-        for task, weight in weights.items():
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
-                raise self._error(f"weights.{task} must be a finite number, got {weight!r}")
-            if weight < 0:
-                raise self._error(f"weights.{task} must be >= 0, got {weight}")
-        if not any(weights.values()):
-            raise self._error("weights are all zero: at least one task needs a positive weight")
-        self.weights = {name: float(weights[name]) for name in self.task_names}
+        self.weights = task_weights(self.owner, "weights", weights, self.task_names)
         self.register_buffer(
             "weight_vector", torch.tensor([self.weights[n] for n in self.task_names]), persistent=False
         )

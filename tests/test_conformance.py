@@ -48,7 +48,9 @@ def step(model: MimoNet, strategy: Strategy, optimizer: torch.optim.Optimizer, i
         "shade": torch.nn.functional.cross_entropy(outputs["shade"], targets["shade"]),
     }
     optimizer.zero_grad(set_to_none=True)
-    weights = strategy.backward(StepContext(losses, model.shared_parameters(), model.last_shared_layer, index, 1))
+    weights = strategy.backward(
+        StepContext(losses, model.shared_parameters(), model.task_parameters(), model.last_shared_layer, index, 1)
+    )
     return weights
 
 
@@ -99,7 +101,7 @@ def test_state_dict_round_trips(name):
     restored = build(name)
     restored.load_state_dict(state)
     for key, value in restored.state_dict().items():
-        assert torch.equal(value, state[key]), key
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, equal_nan=True, msg=key)
 
 
 def test_search_space_builds_valid_instances(name):

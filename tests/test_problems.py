@@ -138,7 +138,7 @@ def test_glyphs_trajectory_is_the_pen_path_before_the_slant():
     ],
 )
 def test_glyphs_bad_option_names_it(option, value):
-    with pytest.raises(MimoBenchError, match=f"glyphs.*option '{option}'.*got {value!r}"):
+    with pytest.raises(MimoBenchError, match=f"problem 'glyphs': {option} must be .*got {value!r}"):
         Glyphs(**{option: value})
 
 
@@ -235,7 +235,7 @@ def test_omniglot_corrupt_image_is_named(tmp_path, fresh_cache):
     ("option", "value"), [("mode", "three_output"), ("image_size", 4), ("max_characters", 0), ("download", "yes")]
 )
 def test_omniglot_bad_option_names_it(option, value):
-    with pytest.raises(MimoBenchError, match=f"omniglot.*option '{option}'"):
+    with pytest.raises(MimoBenchError, match=f"problem 'omniglot': {option} must be"):
         Omniglot(**{option: value})
 
 
@@ -269,5 +269,5 @@ def test_tabular_price_is_on_the_target_scale(scale):
 
 @pytest.mark.parametrize(("option", "value"), [("classes", 1), ("samples", 10), ("target_scale", 0), ("noise", -0.1)])
 def test_tabular_bad_option_names_it(option, value):
-    with pytest.raises(MimoBenchError, match=f"tabular.*option '{option}'"):
+    with pytest.raises(MimoBenchError, match=f"problem 'tabular': {option} must be"):
         Tabular(**{option: value})

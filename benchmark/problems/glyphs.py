@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from benchmark.options import float_option, int_option
 from benchmark.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
@@ -18,8 +19,6 @@ from benchmark.problem import (
     Split,
     TaskSpec,
     cached_tensors,
-    float_option,
-    int_option,
     stratified_split,
 )
 
@@ -279,13 +278,13 @@ class Glyphs(Problem):
         max_slant: float = 30.0,
         data_seed: int = 0,
     ):
-        self.alphabets = int_option(self.name, "alphabets", alphabets, minimum=2)
-        self.characters = int_option(self.name, "characters", characters)
-        self.samples = int_option(self.name, "samples", samples, minimum=3)
-        self.image_size = int_option(self.name, "image_size", image_size, minimum=16)
-        self.trajectory_length = int_option(self.name, "trajectory_length", trajectory_length, minimum=8)
-        self.max_slant = float_option(self.name, "max_slant", max_slant, "a number in (0, 90]", lambda v: 0 < v <= 90)
-        self.data_seed = int_option(self.name, "data_seed", data_seed, minimum=0)
+        self.alphabets = int_option(self.owner, "alphabets", alphabets, minimum=2)
+        self.characters = int_option(self.owner, "characters", characters)
+        self.samples = int_option(self.owner, "samples", samples, minimum=3)
+        self.image_size = int_option(self.owner, "image_size", image_size, minimum=16)
+        self.trajectory_length = int_option(self.owner, "trajectory_length", trajectory_length, minimum=8)
+        self.max_slant = float_option(self.owner, "max_slant", max_slant, "a number in (0, 90]", lambda v: 0 < v <= 90)
+        self.data_seed = int_option(self.owner, "data_seed", data_seed, minimum=0)
 
     def _alphabet_names(self) -> list[str]:
         return _label_names("alphabet", self.alphabets)

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from benchmark.errors import MimoBenchError
+from benchmark.options import int_option, option_error
 from benchmark.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
@@ -18,8 +19,6 @@ from benchmark.problem import (
     Split,
     TaskSpec,
     cached_tensors,
-    int_option,
-    option_error,
     stratified_split,
 )
 
@@ -129,17 +128,17 @@ class Omniglot(Problem):
         max_characters: int | None = None,
     ):
         if not isinstance(root, str | Path) or not str(root):
-            raise option_error(self.name, "root", "a folder path (a non-empty string)", root)
+            raise option_error(self.owner, "root", "a folder path (a non-empty string)", root)
         if mode not in MODES:
-            raise option_error(self.name, "mode", " or ".join(repr(m) for m in MODES), mode)
+            raise option_error(self.owner, "mode", " or ".join(repr(m) for m in MODES), mode)
         if not isinstance(download, bool):
-            raise option_error(self.name, "download", "true or false", download)
+            raise option_error(self.owner, "download", "true or false", download)
         self.root = str(root)
         self.mode = mode
-        self.image_size = int_option(self.name, "image_size", image_size, minimum=8)
+        self.image_size = int_option(self.owner, "image_size", image_size, minimum=8)
         self.download = download
         self.max_characters = (
-            None if max_characters is None else int_option(self.name, "max_characters", max_characters)
+            None if max_characters is None else int_option(self.owner, "max_characters", max_characters)
         )
         self._characters: list[CharacterFolder] | None = None
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from benchmark.options import float_option, int_option
 from benchmark.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
@@ -14,8 +15,6 @@ from benchmark.problem import (
     ProblemData,
     Split,
     TaskSpec,
-    float_option,
-    int_option,
     stratified_split,
 )
 
@@ -45,13 +44,13 @@ class Tabular(Problem):
         noise: float = 0.1,
         data_seed: int = 0,
     ):
-        self.dim_a = int_option(self.name, "dim_a", dim_a)
-        self.dim_b = int_option(self.name, "dim_b", dim_b)
-        self.classes = int_option(self.name, "classes", classes, minimum=2)
-        self.samples = int_option(self.name, "samples", samples, minimum=3 * self.classes)
-        self.target_scale = float_option(self.name, "target_scale", target_scale, "a number > 0", lambda v: v > 0)
-        self.noise = float_option(self.name, "noise", noise, "a number >= 0", lambda v: v >= 0)
-        self.data_seed = int_option(self.name, "data_seed", data_seed, minimum=0)
+        self.dim_a = int_option(self.owner, "dim_a", dim_a)
+        self.dim_b = int_option(self.owner, "dim_b", dim_b)
+        self.classes = int_option(self.owner, "classes", classes, minimum=2)
+        self.samples = int_option(self.owner, "samples", samples, minimum=3 * self.classes)
+        self.target_scale = float_option(self.owner, "target_scale", target_scale, "a number > 0", lambda v: v > 0)
+        self.noise = float_option(self.owner, "noise", noise, "a number >= 0", lambda v: v >= 0)
+        self.data_seed = int_option(self.owner, "data_seed", data_seed, minimum=0)
 
     def specs(self) -> tuple[tuple[InputSpec, ...], tuple[TaskSpec, ...]]:
         inputs = (
