@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from benchmark import __version__
 from benchmark.errors import MimoBenchError
@@ -79,11 +79,12 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
-    from benchmark.runner import SuiteRunner, print_summary
+    from benchmark.runner import SuiteRunner
+    from benchmark.summary import print_summary
 
     runner = SuiteRunner(suite, show_progress=not args.no_progress)
     outcomes = runner.run()
-    print_summary(suite, outcomes, runner.problem.tasks)
+    print_summary(suite.name, outcomes, runner.problem.tasks)
     return EXIT_RUN_FAILED if any(o.status != "FINISHED" for o in outcomes) else 0
 
 
@@ -113,24 +114,17 @@ def _list(registry_name: str) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    """Replace this process with `mlflow ui` (so Ctrl-C and signals reach the server directly)."""
     from benchmark.config import default_tracking_uri
 
     uri = args.tracking_uri or default_tracking_uri()
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return subprocess.call(command, env=env)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command += ["--host", args.host, "--port", str(args.port), "--workers", "1"]
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    os.execve(sys.executable, command, {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    return 0  # not reached
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,8 +22,9 @@ from benchmark.config import StrategyEntry, Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
 from benchmark.problem import ProblemData
-from benchmark.progress import SuiteProgress, summary_table
+from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.summary import summary_markdown
 from benchmark.tracking import Tracker
 from benchmark.train import RunFailed, RunResult, TrainConfig, train
 
@@ -48,12 +49,22 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
+    """How one run ended."""
+
     spec: RunSpec
-    status: str  # FINISHED, FAILED
+    status: str  # FINISHED or FAILED
     test_metrics: dict[str, float]
     reason: str = ""
     seconds: float = 0.0
     run_id: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.spec.strategy.label
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
 
 
 def expand(suite: Suite) -> list[RunSpec]:
@@ -194,43 +205,3 @@ class SuiteRunner:
             return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
         log.finish("FINISHED")
         return RunOutcome(spec, "FINISHED", result.test_metrics, "", time.perf_counter() - started, log.run_id)
-
-
-def summary_rows(outcomes: list[RunOutcome], tasks) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the end-of-suite table: one row per run, each task's test metrics."""
-    columns = ["strategy", "seed", "status"]
-    keys = []
-    for task in tasks:
-        for metric in task.metrics:
-            columns.append(f"{task.name} {metric}")
-            keys.append(f"test/{task.name}/{metric}")
-    columns.append("time")
-    rows = []
-    for outcome in outcomes:
-        values = [f"{outcome.test_metrics[k]:.4g}" if k in outcome.test_metrics else "-" for k in keys]
-        rows.append(
-            [outcome.spec.strategy.label, str(outcome.spec.seed), outcome.status, *values, f"{outcome.seconds:.0f}s"]
-        )
-    return columns, rows
-
-
-def summary_markdown(outcomes: list[RunOutcome], tasks) -> str:
-    columns, rows = summary_rows(outcomes, tasks)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def print_summary(suite: Suite, outcomes: list[RunOutcome], tasks) -> None:
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=240)  # piped output: never cut the table to 80 columns
-    columns, rows = summary_rows(outcomes, tasks)
-    console.print(summary_table(f"{suite.name}: test metrics (best-val epoch)", columns, rows))
-    failed = [o for o in outcomes if o.status != "FINISHED"]
-    if failed:
-        console.print(
-            f"[red]{len(failed)} run(s) failed[/red]: " + "; ".join(f"{o.spec.name}: {o.reason}" for o in failed)
-        )

@@ -35,7 +35,8 @@ class GradNorm(GradientStrategy):
     network and no optimizer state lives outside the trainer's.
     Deviations: L_t(0) is the mean loss of the first ``warmup`` steps (1 = the paper's first step;
     during the warm-up the mean so far); w is stepped by the trainer's Adam (Algorithm 1 writes a
-    generic gradient update); ``lr=0.025`` is the issue's value, not checked against the paper here.
+    generic gradient update); the paper gives no learning rate for w: ``lr=0.025`` is this harness's default
+    (public implementations use 1e-4 to 1e-2 with Adam) and the search space spans [1e-3, 1e-1].
     Search space: alpha uniform in [0, 3], lr log-uniform in [1e-3, 1e-1].
     """
 

@@ -304,7 +304,7 @@ class Glyphs(Problem):
         tasks = (
             TaskSpec("alphabet", "classification", self.alphabets, tuple(self._alphabet_names())),
             TaskSpec("character", "classification", self.alphabets * self.characters, tuple(self._character_names())),
-            TaskSpec("slant", "regression"),
+            TaskSpec("slant", "regression", output_scale=self.max_slant),
         )
         return inputs, tasks
 
