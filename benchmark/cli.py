@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
         description="List the registered problems (built-in and plugins).",
     )
 
+    perf = commands.add_parser(
+        "perf",
+        help="measure each strategy's step cost relative to sum",
+        description="Time each registered strategy's training step on the default glyphs problem as a ratio "
+        "to sum's, interleaving the cases round by round so machine drift cancels.",
+    )
+    perf.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
+    perf.add_argument("--rounds", type=int, default=7, help="rounds of interleaved timings (default 7)")
+    perf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="default cpu")
+
     ui = commands.add_parser(
         "ui",
         help="open the MLflow UI on a tracking store",
@@ -127,6 +137,15 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _perf(args: argparse.Namespace) -> int:
+    from benchmark.perf import report, strategy_step_costs
+    from benchmark.runner import resolve_device
+
+    ratios = strategy_step_costs(args.steps, args.rounds, resolve_device(args.device))
+    print(report(f"strategy step cost vs sum ({args.rounds} rounds x {args.steps} steps, glyphs)", ratios))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -134,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "perf":
+            return _perf(args)
         if args.command in ("strategies", "problems"):
             return _list(args.command.upper())
         return _ui(args)

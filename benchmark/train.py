@@ -7,6 +7,7 @@ val_loss_t(epoch) / val_loss_t(epoch 1), a scale-free joint score.  Test is touc
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,97 @@ class _EpochTotals:
         return values
 
 
+class Trainer:
+    """One run's net, strategy and optimizer, trained epoch by epoch; `train` drives it to the end."""
+
+    def __init__(
+        self,
+        data: ProblemData,
+        model_config: ModelConfig,
+        make_strategy: Callable[[Sequence[TaskSpec]], Strategy],
+        config: TrainConfig,
+    ):
+        self.config = config
+        self.device = torch.device(config.device)
+        self.batch_order = seed_everything(config.seed)
+        self.tasks = data.tasks
+        self.names = tuple(t.name for t in self.tasks)
+        self.model = MimoNet(data.inputs, self.tasks, model_config).to(self.device)
+        self.strategy = make_strategy(self.tasks).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": self.model.parameters(), "weight_decay": config.weight_decay},
+                *self.strategy.parameter_groups(config.lr),
+            ],
+            lr=config.lr,
+        )
+        self.train_split, self.val_split, self.test_split = (
+            to_device(split, self.device) for split in (data.train, data.val, data.test)
+        )
+        self.shared_parameters = self.model.shared_parameters()
+        self.task_parameters = self.model.task_parameters()
+        self.step_count = 0
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.best_score, self.best_epoch, self.best_state, self.first_val = float("inf"), 0, None, None
+
+    def step(self, batch: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on ``batch``; returns the task losses and effective weights (detached)."""
+        outputs = self.model(batch.inputs)
+        losses = {t.name: task_loss(t, outputs[t.name], batch.targets[t.name]) for t in self.tasks}
+        loss_vector = torch.stack([losses[n].detach() for n in self.names])
+        if not torch.isfinite(loss_vector).all():
+            bad = [n for n, v in zip(self.names, loss_vector.tolist(), strict=True) if not math.isfinite(v)]
+            raise RunFailed(f"non-finite loss for task(s) {', '.join(bad)}", self.step_count)
+        self.optimizer.zero_grad(set_to_none=True)
+        context = StepContext(
+            losses,
+            self.shared_parameters,
+            self.task_parameters,
+            self.model.last_shared_layer,
+            self.step_count,
+            self.epoch,
+        )
+        weights = self.strategy.backward(context)
+        weight_vector = torch.stack([weights[n].detach() for n in self.names])
+        self.optimizer.step()
+        self.strategy.after_step()
+        self.step_count += 1
+        return loss_vector, weight_vector
+
+    def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
+        """Train one epoch, validate, keep the best-val state; returns the epoch's metrics."""
+        self.epoch += 1
+        zeros = torch.zeros(len(self.tasks), device=self.device)
+        totals = _EpochTotals(zeros.clone(), zeros.clone(), names=self.names)
+        order = torch.randperm(len(self.train_split), generator=self.batch_order).to(self.device)
+        for batch_index, start in enumerate(range(0, len(order), self.config.batch_size)):
+            loss_vector, weight_vector = self.step(
+                self.train_split.subset(order[start : start + self.config.batch_size])
+            )
+            totals.add(loss_vector, weight_vector)
+            if on_batch:
+                on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
+
+        metrics = totals.means()
+        val = evaluate(self.model, self.val_split, self.tasks, "val", self.config.eval_batch_size)
+        metrics.update(val)
+        metrics.update(self.strategy.epoch_metrics())
+        self.first_val = self.first_val or val
+        score = selection_score(val, self.first_val, self.tasks)
+        if score < self.best_score:
+            self.best_score, self.best_epoch = score, self.epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        self.strategy.end_epoch(self.epoch, {n: metrics[f"train/{n}/loss"] for n in self.names}, val)
+        self.history.append(metrics)
+        return metrics
+
+    def test(self) -> dict[str, float]:
+        """Test metrics of the best-val state (which the model keeps afterwards)."""
+        self.model.load_state_dict(self.best_state)
+        return evaluate(self.model, self.test_split, self.tasks, "test", self.config.eval_batch_size)
+
+
 def train(
     data: ProblemData,
     model_config: ModelConfig,
@@ -123,58 +215,10 @@ def train(
     on_batch: BatchCallback | None = None,
 ) -> RunResult:
     """Train a fresh MIMO net on ``data`` under one strategy and return its test metrics."""
-    device = torch.device(config.device)
-    batch_order = seed_everything(config.seed)
-    tasks = data.tasks
-    names = tuple(t.name for t in tasks)
-    model = MimoNet(data.inputs, tasks, model_config).to(device)
-    strategy = make_strategy(tasks).to(device)
-    optimizer = torch.optim.Adam(
-        [{"params": model.parameters(), "weight_decay": config.weight_decay}, *strategy.parameter_groups(config.lr)],
-        lr=config.lr,
-    )
-    train_split, val_split, test_split = (to_device(s, device) for s in (data.train, data.val, data.test))
-    shared_parameters, task_parameters = model.shared_parameters(), model.task_parameters()
-
-    step = 0
-    history: list[dict[str, float]] = []
-    best_score, best_epoch, best_state, first_val = float("inf"), 0, None, None
-    for epoch in range(1, config.epochs + 1):
-        totals = _EpochTotals(
-            torch.zeros(len(tasks), device=device), torch.zeros(len(tasks), device=device), names=names
-        )
-        order = torch.randperm(len(train_split), generator=batch_order).to(device)
-        for batch_index, start in enumerate(range(0, len(order), config.batch_size)):
-            batch = train_split.subset(order[start : start + config.batch_size])
-            outputs = model(batch.inputs)
-            losses = {t.name: task_loss(t, outputs[t.name], batch.targets[t.name]) for t in tasks}
-            loss_vector = torch.stack([losses[n].detach() for n in names])
-            if not torch.isfinite(loss_vector).all():
-                bad = [n for n, v in zip(names, loss_vector.tolist(), strict=True) if v != v or abs(v) == float("inf")]
-                raise RunFailed(f"non-finite loss for task(s) {', '.join(bad)}", step)
-            optimizer.zero_grad(set_to_none=True)
-            context = StepContext(losses, shared_parameters, task_parameters, model.last_shared_layer, step, epoch)
-            weights = strategy.backward(context)
-            totals.add(loss_vector, torch.stack([weights[n].detach() for n in names]))
-            optimizer.step()
-            strategy.after_step()
-            if on_batch:
-                on_batch(epoch, batch_index, losses)
-            step += 1
-
-        metrics = totals.means()
-        val = evaluate(model, val_split, tasks, "val", config.eval_batch_size)
-        metrics.update(val)
-        metrics.update(strategy.epoch_metrics())
-        first_val = first_val or val
-        score = selection_score(val, first_val, tasks)
-        if score < best_score:
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
-        strategy.end_epoch(epoch, {n: metrics[f"train/{n}/loss"] for n in names}, val)
-        history.append(metrics)
+    trainer = Trainer(data, model_config, make_strategy, config)
+    while trainer.epoch < config.epochs:
+        metrics = trainer.train_epoch(on_batch)
         if on_epoch:
-            on_epoch(epoch, metrics)
-
-    model.load_state_dict(best_state)
-    test = evaluate(model, test_split, tasks, "test", config.eval_batch_size)
-    return RunResult(test, best_epoch, history, model, strategy, step)
+            on_epoch(trainer.epoch, metrics)
+    test = trainer.test()
+    return RunResult(test, trainer.best_epoch, trainer.history, trainer.model, trainer.strategy, trainer.step_count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -109,3 +110,24 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
         before = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
         after = {k: v for k, v in rerun[run.data.tags["run_key"]].items() if k.startswith("test/")}
         assert before == after, f"{run.info.run_name} is not reproducible"
+
+
+def test_every_strategy_trains_tabular_with_finite_losses_and_logged_weights(tmp_path, tracking_uri):
+    from benchmark.config import load_suite
+    from benchmark.runner import SuiteRunner
+
+    problem = {"name": "tabular", "samples": 300, "dim_a": 20, "dim_b": 10}
+    tasks = PROBLEMS.get("tabular")(**{k: v for k, v in problem.items() if k != "name"}).tasks
+    path = tmp_path / "tabular.toml"
+    suite = {"name": "tabular-all", "epochs": 2, "batch_size": 32, "seeds": [0], "problem": problem}
+    path.write_text(to_toml({**suite, "strategies": every_strategy(tasks)}))
+    outcomes = SuiteRunner(load_suite(path, tracking_uri), show_progress=False).run()
+    assert [o.status for o in outcomes] == ["FINISHED"] * len(STRATEGIES.names())
+    client = MlflowClient(tracking_uri)
+    for outcome in outcomes:
+        metrics = client.get_run(outcome.run_id).data.metrics
+        for task in ("label", "price"):
+            history = client.get_metric_history(outcome.run_id, f"weight/{task}")
+            assert [m.step for m in history] == [1, 2]
+            assert all(math.isfinite(m.value) and m.value >= 0 for m in history)
+            assert math.isfinite(metrics[f"train/{task}/loss"])

@@ -58,7 +58,10 @@ class Tabular(Problem):
             InputSpec("features_b", "vector", (self.dim_b,)),
         )
         labels = tuple(f"class{index}" for index in range(self.classes))
-        return inputs, (TaskSpec("label", "classification", self.classes, labels), TaskSpec("price", "regression", output_scale=self.target_scale))
+        return inputs, (
+            TaskSpec("label", "classification", self.classes, labels),
+            TaskSpec("price", "regression", output_scale=self.target_scale),
+        )
 
     def generate(self) -> dict[str, torch.Tensor]:
         """The whole dataset; a pure function of the options."""
