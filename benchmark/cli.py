@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's device")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.add_argument("--force", action="store_true", help="rerun runs that already finished (default: skip them)")
+    run.add_argument("--dry-run", action="store_true", help="list what would run, resume or be skipped; train nothing")
+    run.add_argument("--allow-failures", action="store_true", help="exit 0 even if some runs failed (default: exit 1)")
 
     check = commands.add_parser(
         "check",
@@ -92,10 +95,15 @@ def _run(args: argparse.Namespace) -> int:
     from benchmark.runner import SuiteRunner
     from benchmark.summary import print_summary
 
-    runner = SuiteRunner(suite, show_progress=not args.no_progress)
+    runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force)
+    if args.dry_run:
+        for spec, action in runner.plan():
+            print(f"{spec.name:<40} {action}")
+        return 0
     outcomes = runner.run()
     print_summary(suite.name, outcomes, runner.problem.tasks)
-    return EXIT_RUN_FAILED if any(o.status != "FINISHED" for o in outcomes) else 0
+    failed = any(o.status == "FAILED" for o in outcomes)
+    return EXIT_RUN_FAILED if failed and not args.allow_failures else 0
 
 
 def _check(args: argparse.Namespace) -> int:

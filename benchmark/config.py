@@ -16,11 +16,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import MimoBenchError, did_you_mean, unknown_name_error
+from benchmark.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.registries import PROBLEMS, STRATEGIES
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEVICES = ("cpu", "cuda", "auto")
+
+
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
+def check_tracking_uri(uri: str, where: str) -> None:
+    """Refuse a tracking URI whose scheme MLflow 3 cannot use as a store (the file store included)."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0] if ":" in uri else ""
+    if scheme not in TRACKING_SCHEMES:
+        raise MimoBenchError(
+            f"{where}: {uri!r} is not a tracking store URI; use one of "
+            "sqlite:///path/mlflow.db, postgresql://user@host/db, http://host:port (an `mlflow server`)"
+        )
+    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
+        raise MimoBenchError(
+            f"{where}: {uri!r}: a SQLite store is written sqlite:///relative/path.db or sqlite:////abs/path.db"
+        )
 
 
 def default_tracking_uri() -> str:
@@ -38,6 +55,7 @@ class StrategyEntry:
     name: str
     label: str
     params: dict[str, Any]
+    error: str = ""  # why this plugin cannot be used; its runs are recorded as failed
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,7 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
     optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
     tracking = _Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
     uri = tracking_uri or tracking.get("uri", str, default_tracking_uri(), "a tracking URI string")
+    check_tracking_uri(uri, f"{path}: tracking.uri" if not tracking_uri else "--tracking-uri")
     tracking.check_no_rest(["uri"])
     strategies = _strategies(path, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks)
     top.check_no_rest(TOP_LEVEL)
@@ -280,7 +299,11 @@ def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyE
             raise unknown_name_error("strategy", name, STRATEGIES.names(), f"{path}: {entry.key('name')}")
         label = entry.get("label", str, None, "a string naming this configuration")
         params = entry.rest()
-        _construct(path, entry.where, STRATEGIES.get(name, f"{path}: {entry.key('name')}"), params, tasks)
+        try:
+            _construct(path, entry.where, STRATEGIES.get(name, f"{path}: {entry.key('name')}"), params, tasks)
+            error = ""
+        except PluginError as broken:
+            error = str(broken)
         for earlier in resolved:
             if earlier.name == name and earlier.params == params:
                 raise entry.error(f"duplicates {earlier.label!r} (same name and parameters); remove one")
@@ -289,7 +312,7 @@ def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyE
             label = name if taken == 0 else f"{name}-{taken + 1}"
         if any(e.label == label for e in resolved):
             raise entry.error(f"label {label!r} is used twice; give each configuration its own label", "label")
-        resolved.append(StrategyEntry(name, label, params))
+        resolved.append(StrategyEntry(name, label, params, error))
     return tuple(resolved)
 
 
@@ -311,6 +334,8 @@ def _construct(path: Path, where: str, cls: type, options: dict[str, Any], *args
         raise MimoBenchError(f"{path}: {where}: {error}") from None
     except (TypeError, ValueError) as error:
         raise MimoBenchError(f"{path}: {where}: invalid option for {cls.name}: {error}") from None
+    except Exception as error:  # a broken plugin, not a bad suite
+        raise PluginError(f"{path}: {where}: {cls.name} raised {type(error).__name__}: {error}") from error
 
 
 def to_toml(values: dict[str, Any]) -> str:

@@ -13,6 +13,10 @@ class MimoBenchError(Exception):
     """
 
 
+class PluginError(MimoBenchError):
+    """A plugin that cannot be used (fails to import or to construct): its runs fail, the rest go on."""
+
+
 def did_you_mean(word: str, allowed: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the nearest allowed word, or ''."""
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.5)

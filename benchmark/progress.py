@@ -37,17 +37,18 @@ class SuiteProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def start_run(self, label: str, epochs: int, batches_per_epoch: int) -> None:
+    def start_run(self, label: str, epochs: int, batches_per_epoch: int, done_epochs: int = 0) -> None:
         if self.run_bar is not None:
             self.progress.remove_task(self.run_bar)
         self.batches = batches_per_epoch
         self.epochs = epochs
-        self.run_bar = self.progress.add_task(label, total=epochs * batches_per_epoch, status="")
+        total = epochs * batches_per_epoch
+        self.run_bar = self.progress.add_task(label, total=total, completed=done_epochs * batches_per_epoch, status="")
 
     def batch(self, epoch: int, batch_index: int, losses: dict[str, torch.Tensor]) -> None:
         done = (epoch - 1) * self.batches + batch_index + 1
         if batch_index % REFRESH_EVERY == 0:
-            shown = "  ".join(f"{name} {float(loss.detach()):.3g}" for name, loss in losses.items())
+            shown = "  ".join(f"{name} {float(loss):.3g}" for name, loss in losses.items())
             self.progress.update(self.run_bar, completed=done, status=f"ep {epoch}/{self.epochs}  {shown}")
         else:
             self.progress.update(self.run_bar, completed=done)

@@ -17,7 +17,7 @@ import inspect
 import pkgutil
 from typing import Any, Generic, TypeVar
 
-from benchmark.errors import MimoBenchError, unknown_name_error
+from benchmark.errors import MimoBenchError, PluginError, unknown_name_error
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ class Registry(Generic[T]):
             cls = entry_point.load()
         except Exception as error:  # a broken plugin must not take the harness down
             prefix = f"{where}: " if where else ""
-            raise MimoBenchError(
+            raise PluginError(
                 f"{prefix}{self.kind} plugin '{entry_point.name}' ({entry_point.value}) failed to import: "
                 f"{type(error).__name__}: {error}"
             ) from error

@@ -1,7 +1,9 @@
 """Run a suite: expand strategies x seeds, train each, track it, print the summary.
 
-A failing run is recorded as FAILED with its reason and the suite goes on; Ctrl-C marks
-the current run KILLED and re-raises.
+Idempotent and resumable: a run whose key already has a FINISHED run is skipped, an interrupted
+run continues from its last epoch checkpoint, and a run claimed by another live process is left
+to it (see `benchmark.claims`).  A failing run is recorded as FAILED with its reason and the suite
+goes on; Ctrl-C marks the current run KILLED (resumable) and re-raises.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 
 import benchmark
+from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, is_stale
 from benchmark.config import StrategyEntry, Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
@@ -25,8 +28,8 @@ from benchmark.problem import ProblemData
 from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
 from benchmark.summary import summary_markdown
-from benchmark.tracking import Tracker
-from benchmark.train import RunFailed, RunResult, TrainConfig, train
+from benchmark.tracking import Heartbeat, RunLog, Tracker
+from benchmark.train import TrainConfig, Trainer
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,10 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
-    """How one run ended."""
+    """How one run of this invocation ended."""
 
     spec: RunSpec
-    status: str  # FINISHED or FAILED
+    status: str  # FINISHED (now), EARLIER (finished by an earlier invocation), BUSY (another process), FAILED
     test_metrics: dict[str, float]
     reason: str = ""
     seconds: float = 0.0
@@ -65,6 +68,11 @@ class RunOutcome:
     @property
     def seed(self) -> int:
         return self.spec.seed
+
+    @property
+    def counts(self) -> bool:
+        """Whether this run's metrics count in the suite's results."""
+        return self.status in ("FINISHED", "EARLIER")
 
 
 def expand(suite: Suite) -> list[RunSpec]:
@@ -96,12 +104,12 @@ def model_config(suite: Suite) -> ModelConfig:
     return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
 
 
-def checkpoint(result: RunResult, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
+def checkpoint(trainer: Trainer, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
     """The best-val model and strategy state with label maps; loadable with ``weights_only=True``."""
     return {
-        "model": result.model.state_dict(),
-        "strategy": result.strategy.state_dict(),
-        "best_epoch": result.best_epoch,
+        "model": trainer.model.state_dict(),
+        "strategy": trainer.strategy.state_dict(),
+        "best_epoch": trainer.best_epoch,
         "run": spec.definition,
         "inputs": [dataclasses.asdict(i) for i in data.inputs],
         "tasks": [dataclasses.asdict(t) for t in data.tasks],
@@ -109,21 +117,63 @@ def checkpoint(result: RunResult, data: ProblemData, spec: RunSpec) -> dict[str,
     }
 
 
+def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
+    return {
+        "strategy": spec.strategy.label,
+        "strategy_name": spec.strategy.name,
+        "seed": spec.seed,
+        "problem": suite.problem,
+        "suite": suite.name,
+        "run_key": spec.run_key,
+    }
+
+
+def run_params(spec: RunSpec) -> dict[str, Any]:
+    return {
+        "strategy": spec.strategy.name,
+        "strategy_label": spec.strategy.label,
+        "seed": spec.seed,
+        **{f"strategy.{k}": v for k, v in spec.strategy.params.items()},
+        **{k: v for k, v in spec.definition.items() if k not in ("strategy", "seed")},
+    }
+
+
 class SuiteRunner:
     """Runs one suite invocation against one tracking store."""
 
-    def __init__(self, suite: Suite, show_progress: bool = True):
+    def __init__(self, suite: Suite, show_progress: bool = True, force: bool = False):
         self.suite = suite
         self.device = resolve_device(suite.device)
         self.tracker = Tracker(suite.tracking_uri)
         self.problem = PROBLEMS.get(suite.problem)(**suite.problem_options)
         self.show_progress = show_progress
+        self.force = force
         self._data: dict[int, ProblemData] = {}
 
     def data(self, seed: int) -> ProblemData:
         if seed not in self._data:
             self._data[seed] = self.problem.load(seed)
         return self._data[seed]
+
+    def plan(self) -> list[tuple[RunSpec, str]]:
+        """What `run` would do with each run, without doing it: 'run', 'skip', 'resume ...' or 'busy'."""
+        found = self.tracker.client.get_experiment_by_name(self.suite.name)
+        plan = []
+        for spec in expand(self.suite):
+            runs = self.tracker.runs_with_key(found.experiment_id, spec.run_key) if found else []
+            statuses = [r.info.status for r in runs]
+            resumable = [
+                r for r in runs if (r.info.status == "KILLED" or is_stale(r)) and r.data.tags.get("checkpoint_epoch")
+            ]
+            if "FINISHED" in statuses and not self.force:
+                plan.append((spec, "skip (finished earlier)"))
+            elif any(r.info.status == "RUNNING" and not is_stale(r) for r in runs):
+                plan.append((spec, "busy (running in another process)"))
+            elif resumable and not self.force:
+                plan.append((spec, f"resume from epoch {resumable[-1].data.tags['checkpoint_epoch']}"))
+            else:
+                plan.append((spec, "run"))
+        return plan
 
     def run(self) -> list[RunOutcome]:
         suite = self.suite
@@ -143,65 +193,73 @@ class SuiteRunner:
                     outcomes.append(self.run_one(spec, experiment_id, parent.run_id, progress))
                     progress.end_run()
             except KeyboardInterrupt:
+                parent.describe(summary_markdown(outcomes, self.problem.tasks))
                 parent.finish("KILLED")
                 raise
         parent.describe(summary_markdown(outcomes, self.problem.tasks))
-        parent.finish("FINISHED")
+        parent.finish("FINISHED" if all(o.status != "FAILED" for o in outcomes) else "FAILED")
         return outcomes
 
     def run_one(self, spec: RunSpec, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> RunOutcome:
-        suite = self.suite
-        tags = {
-            "strategy": spec.strategy.label,
-            "strategy_name": spec.strategy.name,
-            "seed": spec.seed,
-            "problem": suite.problem,
-            "suite": suite.name,
-            "run_key": spec.run_key,
-            "torch_version": torch.__version__,
-        }
-        params = {
-            "strategy": spec.strategy.name,
-            "strategy_label": spec.strategy.label,
-            "seed": spec.seed,
-            **{f"strategy.{k}": v for k, v in spec.strategy.params.items()},
-            **{k: v for k, v in spec.definition.items() if k not in ("strategy", "seed")},
-        }
-        log = self.tracker.start_run(experiment_id, spec.name, tags, params, parent_run_id)
+        def start(ownership: dict[str, str]) -> RunLog:
+            tags = {**run_tags(self.suite, spec), **ownership}
+            return self.tracker.start_run(experiment_id, spec.name, tags, run_params(spec), parent_run_id)
+
+        decision = claim(self.tracker, experiment_id, spec.run_key, self.force, start)
+        if decision.action == "skip":
+            run = self.tracker.client.get_run(decision.run_id)
+            test = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
+            progress.log(f"{spec.name}: done earlier (run {decision.run_id[:8]}), skipped")
+            return RunOutcome(spec, "EARLIER", test, run_id=decision.run_id)
+        if decision.action == "busy":
+            progress.log(f"{spec.name}: {decision.note}, skipped here")
+            return RunOutcome(spec, "BUSY", {}, decision.note, run_id=decision.run_id)
+        if decision.action == "resume":
+            progress.log(f"{spec.name}: resuming run {decision.run_id[:8]} {decision.note}")
+        return self.train_claimed(spec, decision, progress)
+
+    def train_claimed(self, spec: RunSpec, decision: Claim, progress: SuiteProgress) -> RunOutcome:
+        suite, log = self.suite, decision.log
         started = time.perf_counter()
-        try:
-            data = self.data(spec.seed)
-            strategy_cls = STRATEGIES.get(spec.strategy.name)
-            config = TrainConfig(
-                suite.epochs,
-                suite.batch_size,
-                suite.optimizer["lr"],
-                suite.optimizer["weight_decay"],
-                spec.seed,
-                self.device,
-            )
-            progress.start_run(spec.name, suite.epochs, math.ceil(len(data.train) / suite.batch_size))
-            result = train(
-                data,
-                model_config(suite),
-                lambda tasks: strategy_cls(tasks, **spec.strategy.params),
-                config,
-                on_epoch=lambda epoch, values: log.metrics(values, epoch),
-                on_batch=progress.batch,
-            )
-            log.text(repr(result.strategy), "strategy.txt")
-            log.metrics({**result.test_metrics, "best_epoch": result.best_epoch}, suite.epochs)
-            log.file(lambda path: torch.save(checkpoint(result, data, spec), path), "checkpoint.pt")
-        except KeyboardInterrupt:
-            log.tags({"failure_reason": "interrupted by the user"})
-            log.finish("KILLED")
-            raise
-        except Exception as error:  # a failed run is recorded and the suite goes on
-            reason = f"{type(error).__name__}: {error}"
-            extra = {"failure_step": error.step} if isinstance(error, RunFailed) else {}
-            log.tags({"failure_reason": reason, **extra})
-            log.finish("FAILED")
-            progress.log(f"[red]FAILED[/red] {spec.name}: {reason}")
-            return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
+        trainer = None
+        with Heartbeat(log, HEARTBEAT_EVERY):
+            try:
+                if spec.strategy.error:
+                    raise MimoBenchError(spec.strategy.error)
+                data = self.data(spec.seed)
+                strategy_cls = STRATEGIES.get(spec.strategy.name)
+                config = TrainConfig(
+                    suite.epochs,
+                    suite.batch_size,
+                    suite.optimizer["lr"],
+                    suite.optimizer["weight_decay"],
+                    spec.seed,
+                    self.device,
+                )
+                trainer = Trainer(data, model_config(suite), lambda t: strategy_cls(t, **spec.strategy.params), config)
+                if decision.action == "resume":
+                    trainer.load_state_dict(self.tracker.load_checkpoint(decision.run_id))
+                batches = math.ceil(len(data.train) / suite.batch_size)
+                progress.start_run(spec.name, suite.epochs, batches, done_epochs=trainer.epoch)
+                while trainer.epoch < suite.epochs:
+                    metrics = trainer.train_epoch(progress.batch)
+                    log.metrics(metrics, trainer.epoch)
+                    log.save_checkpoint(trainer.state_dict(), trainer.epoch)
+                test = trainer.test()
+                log.text(repr(trainer.strategy), "strategy.txt")
+                log.metrics({**test, "best_epoch": trainer.best_epoch}, suite.epochs)
+                log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
+            except KeyboardInterrupt:
+                epoch = trainer.epoch if trainer else 0
+                log.tags({"failure_reason": f"interrupted by the user after epoch {epoch}", "killed_at_epoch": epoch})
+                log.finish("KILLED")
+                raise
+            except Exception as error:  # a failed run is recorded and the suite goes on
+                reason = f"{type(error).__name__}: {error}" if not isinstance(error, MimoBenchError) else str(error)
+                step = getattr(error, "step", None)
+                log.tags({"failure_reason": reason[:5000], **({"failure_step": step} if step is not None else {})})
+                log.finish("FAILED")
+                progress.log(f"[red]FAILED[/red] {spec.name}: {reason}")
+                return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
         log.finish("FINISHED")
-        return RunOutcome(spec, "FINISHED", result.test_metrics, "", time.perf_counter() - started, log.run_id)
+        return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id)

@@ -42,7 +42,7 @@ def strategy_rows(outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> tup
     rows = []
     for label in labels:
         runs = [o for o in outcomes if o.label == label]
-        finished = [o for o in runs if o.status == "FINISHED"]
+        finished = [o for o in runs if o.status in ("FINISHED", "EARLIER")]
         cells = [_mean_std([o.test_metrics[key] for o in finished]) for _, key in columns]
         rows.append([label, str(len(finished)), str(len(runs) - len(finished)), *cells])
     return ["strategy", "seeds", "failed", *(title for title, _ in columns)], rows
@@ -54,8 +54,9 @@ def markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def summary_markdown(outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> str:
-    """The parent run's description: the per-strategy table, then every run."""
-    return "\n\n".join([markdown(*strategy_rows(outcomes, tasks)), markdown(*run_rows(outcomes, tasks))])
+    """The parent run's description: the counts, the per-strategy table, then every run."""
+    tables = [markdown(*strategy_rows(outcomes, tasks)), markdown(*run_rows(outcomes, tasks))]
+    return "\n\n".join([counts_line(outcomes), *tables])
 
 
 def print_summary(title: str, outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> None:
@@ -69,10 +70,23 @@ def print_summary(title: str, outcomes: Sequence[Outcome], tasks: Sequence[TaskS
     console.print(summary_table(f"{title}: test metrics per run (best-val epoch)", *run_rows(outcomes, tasks)))
     if len({o.seed for o in outcomes}) > 1:
         console.print(summary_table(f"{title}: mean ± std over seeds", *strategy_rows(outcomes, tasks)))
-    failed = [o for o in outcomes if o.status != "FINISHED"]
+    console.print(counts_line(outcomes))
+    failed = [o for o in outcomes if o.status == "FAILED"]
     if failed:
         reasons = "; ".join(f"{o.label}/seed-{o.seed}: {o.reason}" for o in failed)
         console.print(f"[red]{len(failed)} run(s) failed[/red]: {reasons}")
+
+
+def counts_line(outcomes: Sequence[Outcome]) -> str:
+    """'12 done earlier, 6 run now, 1 failed, 1 running elsewhere' (zero counts left out, except 'run now')."""
+    count = {status: sum(o.status == status for o in outcomes) for status in ("EARLIER", "FINISHED", "FAILED", "BUSY")}
+    parts = [f"{count['EARLIER']} done earlier"] if count["EARLIER"] else []
+    parts.append(f"{count['FINISHED']} run now")
+    if count["FAILED"]:
+        parts.append(f"{count['FAILED']} failed")
+    if count["BUSY"]:
+        parts.append(f"{count['BUSY']} running elsewhere")
+    return ", ".join(parts)
 
 
 def _number(value: float | None) -> str:

@@ -2,31 +2,53 @@
 
 Experiment = suite name; one parent run per invocation; one nested run per (strategy, seed).
 Metrics are written with one `log_batch` per epoch (step = epoch), never one call per value.
+Every call is retried with backoff for a bounded time (``$MIMO_BENCH_TRACKING_RETRY_SECONDS``,
+default 120 s) so a store that drops for a moment loses nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # our own retry loop owns the waiting
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours owns the terminal
 
+import mlflow  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Metric, Param, Run, RunTag, ViewType  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 
+import benchmark  # noqa: E402
 from benchmark.errors import MimoBenchError  # noqa: E402
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)  # schema-migration chatter would break the progress bars
 
 MAX_PARAM_LENGTH = 6000
+CHECKPOINT_ARTIFACT = "resume/state.pt"
+# error codes that no retry can fix: a wrong request, not a store that is away
+PERMANENT_ERRORS = {
+    "INVALID_PARAMETER_VALUE",
+    "RESOURCE_ALREADY_EXISTS",
+    "RESOURCE_DOES_NOT_EXIST",
+    "BAD_REQUEST",
+    "PERMISSION_DENIED",
+    "INVALID_STATE",
+    "ENDPOINT_NOT_FOUND",
+}
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -44,16 +66,26 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def git_commit() -> str:
     """The commit of the mimo-bench checkout, or 'unknown' outside a git checkout."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
+        command = ["git", "rev-parse", "HEAD"]
+        done = subprocess.run(command, cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        return done.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def versions() -> dict[str, str]:
+    """What a run needs recorded to be reproduced: package and library versions and the commit."""
+    import optuna
+    import torch
+
+    return {
+        "mimo_bench_version": benchmark.__version__,
+        "torch_version": torch.__version__,
+        "mlflow_version": mlflow.__version__,
+        "optuna_version": optuna.__version__,
+        "python_version": sys.version.split()[0],
+        "mlflow.source.git.commit": git_commit(),
+    }
 
 
 def artifact_root(uri: str) -> str | None:
@@ -61,6 +93,46 @@ def artifact_root(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
     return None
+
+
+def retry_budget() -> float:
+    return float(os.environ.get("MIMO_BENCH_TRACKING_RETRY_SECONDS", "120"))
+
+
+def _permanent(error: Exception) -> bool:
+    return isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS
+
+
+class RetryingClient:
+    """An `MlflowClient` whose every call is retried with exponential backoff for ``budget`` seconds."""
+
+    def __init__(self, client: MlflowClient, budget: float):
+        self._client = client
+        self._budget = budget
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            deadline, delay = time.monotonic() + self._budget, 0.25
+            while True:
+                try:
+                    return method(*args, **kwargs)
+                except Exception as error:
+                    if _permanent(error):
+                        raise
+                    if time.monotonic() + delay > deadline:
+                        raise MimoBenchError(
+                            f"tracking store unreachable for {self._budget:.0f} s ({name}): "
+                            f"{type(error).__name__}: {str(error)[:300]}"
+                        ) from error
+                    time.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+        return call
 
 
 class Tracker:
@@ -71,10 +143,11 @@ class Tracker:
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = MlflowClient(tracking_uri=uri)
-            self.client.search_experiments(max_results=1)
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
         except Exception as error:  # any failure here means the store is unusable: say so before training
             raise MimoBenchError(f"tracking store {uri!r} is not reachable: {type(error).__name__}: {error}") from None
+        self.client = RetryingClient(client, retry_budget())
 
     def experiment(self, name: str) -> str:
         """The id of the experiment ``name``, created on first use."""
@@ -83,7 +156,10 @@ class Tracker:
             return found.experiment_id
         root = artifact_root(self.uri)
         location = f"{root}/{name}" if root else None
-        return self.client.create_experiment(name, artifact_location=location)
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another process created it first
+            return self.client.get_experiment_by_name(name).experiment_id
 
     def start_run(
         self,
@@ -94,7 +170,7 @@ class Tracker:
         parent_run_id: str | None = None,
     ) -> RunLog:
         """Create a run (nested under ``parent_run_id`` if given) with its tags and params."""
-        all_tags = {"mlflow.source.git.commit": git_commit(), **{k: str(v) for k, v in tags.items()}}
+        all_tags = {**versions(), **{k: str(v) for k, v in tags.items()}}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=name)
@@ -102,11 +178,35 @@ class Tracker:
         log.params(params)
         return log
 
+    def runs_with_key(self, experiment_id: str, run_key: str) -> list[Run]:
+        """Every (not deleted) run of the experiment tagged with ``run_key``, oldest first."""
+        return list(
+            self.client.search_runs(
+                [experiment_id],
+                f"tags.run_key = '{run_key}'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                order_by=["attributes.start_time ASC"],
+            )
+        )
+
+    def reopen(self, run_id: str) -> RunLog:
+        """Continue writing to an existing run (marked RUNNING again)."""
+        self.client.update_run(run_id, status="RUNNING")
+        return RunLog(self.client, run_id)
+
+    def load_checkpoint(self, run_id: str) -> dict:
+        """The resume state that `RunLog.save_checkpoint` stored on ``run_id``."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as directory:
+            path = self.client.download_artifacts(run_id, CHECKPOINT_ARTIFACT, directory)
+            return torch.load(path, weights_only=True)
+
 
 class RunLog:
     """Writes to one run."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
+    def __init__(self, client: RetryingClient, run_id: str):
         self.client = client
         self.run_id = run_id
 
@@ -135,12 +235,44 @@ class RunLog:
     def text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
-    def file(self, write: Any, file_name: str, artifact_path: str | None = None) -> None:
-        """Log an artifact produced by ``write(path)`` into a temporary directory."""
+    def file(self, write: Callable[[Path], None], artifact_file: str) -> None:
+        """Log an artifact produced by ``write(path)``; ``artifact_file`` may hold a folder ('resume/state.pt')."""
+        folder, _, name = artifact_file.rpartition("/")
         with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / file_name
+            path = Path(directory) / name
             write(path)
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+            self.client.log_artifact(self.run_id, str(path), folder or None)
+
+    def save_checkpoint(self, state: dict, epoch: int) -> None:
+        """Store the resume state of a run after ``epoch`` (replacing the previous one)."""
+        import torch
+
+        self.file(lambda path: torch.save(state, path), CHECKPOINT_ARTIFACT)
+        self.tags({"checkpoint_epoch": epoch})
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
+
+
+class Heartbeat:
+    """Refreshes a run's ``heartbeat`` tag from a background thread while the run trains."""
+
+    def __init__(self, log: RunLog, every: float):
+        self.log, self.every = log, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{log.run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.log.tags({"heartbeat": f"{time.time():.0f}"})
+            except Exception:  # a missed beat only risks a later staleness check; training goes on
+                continue

@@ -33,18 +33,6 @@ class TrainConfig:
     eval_batch_size: int = 2048
 
 
-@dataclass
-class RunResult:
-    """What a finished run produced."""
-
-    test_metrics: dict[str, float]
-    best_epoch: int
-    history: list[dict[str, float]]
-    model: MimoNet
-    strategy: Strategy
-    steps: int
-
-
 class RunFailed(Exception):
     """Training cannot go on (e.g. a non-finite loss); ``step`` says where."""
 
@@ -168,6 +156,9 @@ class Trainer:
         )
         weights = self.strategy.backward(context)
         weight_vector = torch.stack([weights[n].detach() for n in self.names])
+        if not torch.isfinite(weight_vector).all():
+            bad = [n for n, v in zip(self.names, weight_vector.tolist(), strict=True) if not math.isfinite(v)]
+            raise RunFailed(f"the strategy's weight diverged for task(s) {', '.join(bad)}", self.step_count)
         self.optimizer.step()
         self.strategy.after_step()
         self.step_count += 1
@@ -200,25 +191,36 @@ class Trainer:
         self.history.append(metrics)
         return metrics
 
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to continue this run exactly where it stands (after an epoch)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "batch_order": self.batch_order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": list(random.getstate()[1]),
+            "epoch": self.epoch,
+            "step_count": self.step_count,
+            "history": self.history,
+            "best": {"score": self.best_score, "epoch": self.best_epoch, "state": self.best_state},
+            "first_val": self.first_val,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a `state_dict` taken by an earlier process."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(state["strategy"])
+        self.batch_order.set_state(state["batch_order"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate((3, tuple(state["python_rng"]), None))
+        self.epoch, self.step_count, self.history = state["epoch"], state["step_count"], state["history"]
+        best = state["best"]
+        self.best_score, self.best_epoch, self.best_state = best["score"], best["epoch"], best["state"]
+        self.first_val = state["first_val"]
+
     def test(self) -> dict[str, float]:
         """Test metrics of the best-val state (which the model keeps afterwards)."""
         self.model.load_state_dict(self.best_state)
         return evaluate(self.model, self.test_split, self.tasks, "test", self.config.eval_batch_size)
-
-
-def train(
-    data: ProblemData,
-    model_config: ModelConfig,
-    make_strategy: Callable[[Sequence[TaskSpec]], Strategy],
-    config: TrainConfig,
-    on_epoch: EpochCallback | None = None,
-    on_batch: BatchCallback | None = None,
-) -> RunResult:
-    """Train a fresh MIMO net on ``data`` under one strategy and return its test metrics."""
-    trainer = Trainer(data, model_config, make_strategy, config)
-    while trainer.epoch < config.epochs:
-        metrics = trainer.train_epoch(on_batch)
-        if on_epoch:
-            on_epoch(trainer.epoch, metrics)
-    test = trainer.test()
-    return RunResult(test, trainer.best_epoch, trainer.history, trainer.model, trainer.strategy, trainer.step_count)

@@ -37,7 +37,8 @@ class Alternating(GradientStrategy):
     ``share/<task>`` (`epoch_metrics`): the fraction of the epoch's steps that trained the task.
 
     No single paper: the task-sampling baseline of multi-task training; ``focus`` is this harness's
-    periodic focusing on lagging tasks.  The generator's state is not checkpointed.
+    periodic focusing on lagging tasks.  The generator's state is part of ``state_dict``; gradients held
+    by ``accumulate`` across an epoch boundary are not, so a resumed accumulate run may differ.
     Search space: schedule; for ``focus``, focus_period log-int in [10, 1000], focus_boost log in [1.5, 8].
     """
 
@@ -128,6 +129,13 @@ class Alternating(GradientStrategy):
             for leaf, grad in self._held.values():
                 leaf.grad = grad
             self._held.clear()
+
+    def get_extra_state(self) -> dict[str, torch.Tensor]:
+        """The sampling generator's state, so a resumed run draws the same schedule."""
+        return {"generator": self._generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        self._generator.set_state(state["generator"])
 
     def epoch_metrics(self) -> dict[str, float]:
         return {f"share/{n}": c / max(self._steps, 1) for n, c in zip(self.task_names, self._counts, strict=True)}

@@ -48,9 +48,10 @@ def suite_file(tmp_path_factory) -> Path:
     return path
 
 
-def run_cli(suite: Path, uri: str, cache: Path) -> subprocess.CompletedProcess:
+def run_cli(suite: Path, uri: str, cache: Path, *options: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MIMO_BENCH_CACHE": str(cache)}
     command = [Path(sys.executable).parent / "mimo-bench", "run", str(suite), "--tracking-uri", uri, "--no-progress"]
+    command += options
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -99,13 +100,20 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
     assert len(checkpoint["labels"]["character"]) == 6 and len(checkpoint["labels"]["alphabet"]) == 2
     assert "trunk.0.weight" in checkpoint["model"]
 
-    second = run_cli(suite_file, tracking_uri, cache_dir)
-    assert second.returncode == 0, second.stderr
-    parents = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])
+    again = run_cli(suite_file, tracking_uri, cache_dir)  # idempotent: nothing to do
+    assert again.returncode == 0, again.stderr
+    assert f"{len(runs)} done earlier, 0 run now" in again.stdout
+    latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
+    assert nested_runs(client, experiment.experiment_id, latest.info.run_id) == []
+
+    forced = run_cli(suite_file, tracking_uri, cache_dir, "--force")  # a second process: same numbers
+    assert forced.returncode == 0, forced.stderr
+    latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
     rerun = {
         r.data.tags["run_key"]: r.data.metrics
-        for r in nested_runs(client, experiment.experiment_id, parents[0].info.run_id)
+        for r in nested_runs(client, experiment.experiment_id, latest.info.run_id)
     }
+    assert len(rerun) == len(runs)
     for run in runs:
         before = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
         after = {k: v for k, v in rerun[run.data.tags["run_key"]].items() if k.startswith("test/")}

@@ -1,0 +1,127 @@
+"""Who runs what: per run key, skip a finished run, resume an interrupted one, or start a new one.
+
+A run is *claimed* by the process that marks it RUNNING with an ``owner`` (host:pid) and keeps its
+``heartbeat`` tag fresh.  A RUNNING run is *stale* when its owner process on this host is gone or its
+heartbeat is older than `STALE_AFTER`.  On a SQLite store the decision is taken under a file lock, so
+two invocations on one machine never claim the same run; on other stores a new claim waits
+`SETTLE_SECONDS` and yields to an earlier claim of the same key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from mlflow.entities import Run
+
+from benchmark.tracking import RunLog, Tracker
+
+HEARTBEAT_EVERY = 20.0  # seconds between heartbeats
+STALE_AFTER = 120.0  # a heartbeat older than this means the owner is gone
+SETTLE_SECONDS = 1.0
+
+
+@dataclass
+class Claim:
+    """The decision for one run key.  ``action``: 'skip', 'busy', 'resume' or 'start'."""
+
+    action: str
+    run_id: str = ""
+    log: RunLog | None = None
+    note: str = ""
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_stale(run: Run, now: float | None = None) -> bool:
+    """True for a RUNNING run whose owner is gone."""
+    if run.info.status != "RUNNING":
+        return False
+    host, _, pid = run.data.tags.get("owner", ":").partition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # alive, owned by another user
+    beat = float(run.data.tags.get("heartbeat", run.info.start_time / 1000))
+    return (now or time.time()) - beat > STALE_AFTER
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[bool]:
+    """An exclusive lock beside a SQLite store (yields True), or nothing for other stores (False)."""
+    if not uri.startswith("sqlite:///"):
+        yield False
+        return
+    path = uri.removeprefix("sqlite:///") + ".claims.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim(
+    tracker: Tracker, experiment_id: str, run_key: str, force: bool, start: Callable[[dict[str, str]], RunLog]
+) -> Claim:
+    """Decide what to do with ``run_key`` and, for 'resume' or 'start', take the run over."""
+    ownership = {"owner": owner_id(), "heartbeat": f"{time.time():.0f}"}
+    with store_lock(tracker.uri) as locked:
+        runs = tracker.runs_with_key(experiment_id, run_key)
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        if finished and not force:
+            return Claim("skip", finished[-1].info.run_id)
+        live = [r for r in runs if r.info.status == "RUNNING" and not is_stale(r)]
+        if live:
+            return Claim("busy", live[0].info.run_id, note=f"running in {live[0].data.tags.get('owner', '?')}")
+        interrupted = [r for r in runs if r.info.status == "KILLED" or is_stale(r)]
+        resumable = [r for r in interrupted if int(r.data.tags.get("checkpoint_epoch", "0")) > 0]
+        resume = resumable[-1] if resumable and not force else None
+        for run in interrupted:
+            if run is not resume:
+                _retire(tracker, run, checkpointed=run in resumable)
+        if resume is not None:
+            run = resume
+            log = tracker.reopen(run.info.run_id)
+            log.tags({**ownership, "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
+            return Claim("resume", run.info.run_id, log, note=f"from epoch {run.data.tags['checkpoint_epoch']}")
+        log = start(ownership)
+    if not locked and _lost_race(tracker, experiment_id, run_key, log.run_id):
+        tracker.client.delete_run(log.run_id)
+        return Claim("busy", note="claimed by another process at the same moment")
+    return Claim("start", log.run_id, log)
+
+
+def _retire(tracker: Tracker, run: Run, checkpointed: bool) -> None:
+    """Mark an interrupted run that will not be resumed as FAILED, with the reason."""
+    if not checkpointed:
+        reason = "interrupted before its first epoch checkpoint; restarted as a new run"
+    else:
+        reason = "interrupted; superseded by a newer attempt"
+    log = RunLog(tracker.client, run.info.run_id)
+    log.tags({"failure_reason": reason})
+    log.finish("FAILED")
+
+
+def _lost_race(tracker: Tracker, experiment_id: str, run_key: str, own_run_id: str) -> bool:
+    """After a short wait: did another process claim the same key earlier (or at the same ms, lower id)?"""
+    time.sleep(SETTLE_SECONDS)
+    rivals = [
+        r
+        for r in tracker.runs_with_key(experiment_id, run_key)
+        if r.info.status == "RUNNING" and r.info.run_id != own_run_id
+    ]
+    own = tracker.client.get_run(own_run_id).info
+    return any((r.info.start_time, r.info.run_id) < (own.start_time, own.run_id) for r in rivals)
