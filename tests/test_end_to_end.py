@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -15,6 +12,7 @@ from mlflow import MlflowClient
 
 from benchmark.config import to_toml
 from benchmark.registries import PROBLEMS, STRATEGIES
+from tests.helpers import nested_runs, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +44,6 @@ def suite_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("suite") / "e2e.toml"
     path.write_text(to_toml(suite))
     return path
-
-
-def run_cli(suite: Path, uri: str, cache: Path, *options: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MIMO_BENCH_CACHE": str(cache)}
-    command = [Path(sys.executable).parent / "mimo-bench", "run", str(suite), "--tracking-uri", uri, "--no-progress"]
-    command += options
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-
-
-def nested_runs(client: MlflowClient, experiment_id: str, parent_id: str):
-    return client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
 
 def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri, cache_dir):
