@@ -21,8 +21,15 @@ EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line error format (status 2)."""
+
+    def error(self, message: str) -> None:
+        self.exit(EXIT_USAGE, f"mimo-bench: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mimo-bench",
         description="Benchmark loss-balancing strategies for multi-task (MIMO) nets, tracked in MLflow.",
         epilog="Quick start: mimo-bench run experiments/quick.toml, then mimo-bench ui.",

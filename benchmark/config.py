@@ -42,7 +42,9 @@ def check_tracking_uri(uri: str, where: str) -> None:
 
 def default_tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else the local SQLite store under ``mlruns/``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    check_tracking_uri(uri, "MLFLOW_TRACKING_URI")
+    return uri
 
 
 OPTIMIZERS = ("adam",)
@@ -218,8 +220,12 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
     model = _model(path, top.get("model", dict, {}, "a table"))
     optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
     tracking = _Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
-    uri = tracking_uri or tracking.get("uri", str, default_tracking_uri(), "a tracking URI string")
-    check_tracking_uri(uri, f"{path}: tracking.uri" if not tracking_uri else "--tracking-uri")
+    file_uri = tracking.get("uri", str, None, "a tracking URI string")
+    if file_uri is not None:
+        check_tracking_uri(file_uri, f"{path}: tracking.uri")
+    if tracking_uri:
+        check_tracking_uri(tracking_uri, "--tracking-uri")
+    uri = tracking_uri or file_uri or default_tracking_uri()
     tracking.check_no_rest(["uri"])
     strategies = _strategies(path, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks)
     top.check_no_rest(TOP_LEVEL)

@@ -93,6 +93,64 @@ CASES = [
     ("duplicate strategies", VALID + '[[strategies]]\nname = "sum"\n', ["strategies[2]", "duplicates 'sum'"]),
     ("no strategies", VALID.split("[[strategies]]")[0], ["strategies", "missing"]),
     ("missing name", VALID.replace('name = "errors"', ""), ["name: missing"]),
+    ("float epochs", VALID.replace("epochs = 1", "epochs = 2.5"), ["epochs", "positive integer", "2.5"]),
+    ("zero batch size", VALID.replace("batch_size = 16", "batch_size = 0"), ["batch_size", "positive integer"]),
+    ("negative seed", VALID.replace("seeds = [0]", "seeds = [-1]"), ["seeds", "non-negative integers"]),
+    ("seeds not an array", VALID.replace("seeds = [0]", "seeds = 3"), ["seeds", "an array of integers"]),
+    ("infinite lr", VALID + "[optimizer]\nlr = inf\n", ["optimizer.lr", "finite number"]),
+    ("negative weight decay", VALID + "[optimizer]\nweight_decay = -1\n", ["optimizer.weight_decay", ">= 0.0"]),
+    ("dropout of one", VALID + "[model]\ndropout = 1.0\n", ["model.dropout", "[0, 1)"]),
+    (
+        "problem not a table",
+        VALID.replace('[problem]\nname = "tabular"\nsamples = 200', 'problem = "tabular"'),
+        ["problem", "expected a table"],
+    ),
+    (
+        "problem option of wrong type",
+        VALID.replace("samples = 200", 'samples = "many"'),
+        ["problem 'tabular': samples must be an integer"],
+    ),
+    (
+        "strategy entry not a table",
+        'strategies = ["sum"]\n' + VALID.split("[[strategies]]")[0],
+        ["strategies[0]", "must be a table"],
+    ),
+    (
+        "static weights not a table",
+        VALID.replace("weights = { label = 1.0, price = 0.5 }", 'weights = "equal"'),
+        ["strategies[1]", "weights must be a table keyed by task name"],
+    ),
+    (
+        "gradnorm alpha of wrong type",
+        VALID + '[[strategies]]\nname = "gradnorm"\nalpha = "high"\n',
+        ["strategies[2]", "alpha must be a finite number >= 0", "'high'"],
+    ),
+    (
+        "normalized decay out of range",
+        VALID + '[[strategies]]\nname = "normalized"\ndecay = 1.5\n',
+        ["strategies[2]", "decay must be a number in [0, 1)"],
+    ),
+    (
+        "alternating unknown schedule",
+        VALID + '[[strategies]]\nname = "alternating"\nschedule = "cyclic"\n',
+        ["strategies[2]", "schedule must be one of"],
+    ),
+    (
+        "label used twice",
+        VALID.replace('name = "sum"', 'name = "sum"\nlabel = "static"'),
+        ["strategies[1].label", "used twice"],
+    ),
+    ("unknown tracking key", VALID + '[tracking]\nurl = "sqlite:///x.db"\n', ["tracking.url", "did you mean 'uri'"]),
+    (
+        "tracking uri of unknown scheme",
+        VALID + '[tracking]\nuri = "ftp://host/x"\n',
+        ["tracking.uri", "not a tracking store URI"],
+    ),
+    (
+        "file store refused",
+        VALID + '[tracking]\nuri = "file:///tmp/mlruns"\n',
+        ["tracking.uri", "not a tracking store URI"],
+    ),
 ]
 
 
@@ -114,6 +172,39 @@ def test_bad_suite_exits_2_with_one_clear_line(case, text, expected, tmp_path, c
     for fragment in expected:
         assert fragment in err, f"{fragment!r} not in {err!r}"
     assert not store.exists(), "a bad suite must not touch the tracking store"
+
+
+CLI_CASES = [
+    ("unknown command", ["walk"], ["invalid choice: 'walk'", "--help"]),
+    ("run without a suite", ["run"], ["the following arguments are required: suite"]),
+    ("unknown device", ["run", "SUITE", "--device", "gpu"], ["invalid choice: 'gpu'"]),
+    (
+        "tracking uri that is a path",
+        ["run", "SUITE", "--tracking-uri", "./mlruns"],
+        ["--tracking-uri", "not a tracking"],
+    ),
+    ("relative sqlite uri", ["run", "SUITE", "--tracking-uri", "sqlite:mlflow.db"], ["sqlite:///"]),
+    ("suite that does not exist", ["run", "nowhere/suite.toml"], ["nowhere/suite.toml: no such suite file"]),
+    ("suite that is a folder", ["run", "."], ["cannot read suite file"]),
+    ("check of a bad suite", ["check", "BAD"], ["epochs", "positive integer"]),
+]
+
+
+@pytest.mark.parametrize(("case", "argv", "expected"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_bad_cli_call_exits_2_with_one_line(case, argv, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    good = write_suite(tmp_path, VALID)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(VALID.replace("epochs = 1", "epochs = 0"))
+    argv = [{"SUITE": str(good), "BAD": str(bad)}.get(a, a) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(argv))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert err.startswith("mimo-bench: error: ") and len(err.splitlines()) == 1, err
+    for fragment in expected:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    assert not (tmp_path / "mlruns").exists()
 
 
 def test_missing_file_names_it(tmp_path, capsys):
