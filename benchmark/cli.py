@@ -132,7 +132,7 @@ def _list(registry_name: str) -> int:
 
     registry = getattr(registries, registry_name)
     for name, cls in registry.load_all().items():
-        options = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items())
+        options = ", ".join(f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items())
         print(f"{name:<14} {cls.summary()}")
         print(f"{'':<14} options: {options or '(none)'}")
     return 0

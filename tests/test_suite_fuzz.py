@@ -7,32 +7,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmark.config import Suite, load_suite, parse_suite
+from benchmark.config import TOP_LEVEL, Suite, load_suite, parse_suite
 from benchmark.errors import MimoBenchError
 
-KEYS = [
-    "name",
-    "epochs",
-    "batch_size",
-    "seeds",
-    "device",
-    "problem",
-    "model",
-    "optimizer",
-    "tracking",
-    "strategies",
-    "weights",
-    "lr",
-    "samples",
-    "trunk",
-    "uri",
-    "label",
-    "alpha",
-    "decay",
-    "schedule",
-    "epoch",
-    "xyz",
-]
+KEYS = [*TOP_LEVEL, "weights", "lr", "samples", "trunk", "uri", "label", "alpha", "decay", "schedule", "epoch", "xyz"]
 NAMES = [
     "sum",
     "static",
