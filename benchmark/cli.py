@@ -74,13 +74,16 @@ def _parser() -> argparse.ArgumentParser:
 
     perf = commands.add_parser(
         "perf",
-        help="measure each strategy's step cost relative to sum",
-        description="Time each registered strategy's training step on the default glyphs problem as a ratio "
-        "to sum's, interleaving the cases round by round so machine drift cancels.",
+        help="measure each strategy's step cost relative to the suite's first (sum)",
+        description="Time the training step of each strategy configuration of a suite, on its problem and net, "
+        "as a ratio to the first configuration's, interleaving the cases round by round so machine drift cancels.",
+    )
+    perf.add_argument(
+        "suite", help="suite file whose problem, net and strategies are timed, e.g. experiments/quick.toml"
     )
     perf.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
     perf.add_argument("--rounds", type=int, default=7, help="rounds of interleaved timings (default 7)")
-    perf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="default cpu")
+    perf.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's device")
 
     ui = commands.add_parser(
         "ui",
@@ -132,7 +135,9 @@ def _list(registry_name: str) -> int:
 
     registry = getattr(registries, registry_name)
     for name, cls in registry.load_all().items():
-        options = ", ".join(f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items())
+        options = ", ".join(
+            f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items()
+        )
         print(f"{name:<14} {cls.summary()}")
         print(f"{'':<14} options: {options or '(none)'}")
     return 0
@@ -153,11 +158,16 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _perf(args: argparse.Namespace) -> int:
-    from benchmark.perf import report, strategy_step_costs
-    from benchmark.runner import resolve_device
+    from benchmark.config import load_suite
 
-    ratios = strategy_step_costs(args.steps, args.rounds, resolve_device(args.device))
-    print(report(f"strategy step cost vs sum ({args.rounds} rounds x {args.steps} steps, glyphs)", ratios))
+    suite = load_suite(args.suite)
+    if args.device:
+        suite = dataclasses.replace(suite, device=args.device)
+    from benchmark.perf import report, strategy_step_costs
+
+    ratios = strategy_step_costs(suite, args.steps, args.rounds)
+    title = f"{suite.name}: step cost vs {suite.strategies[0].label} ({args.rounds} rounds x {args.steps} steps)"
+    print(report(title, ratios))
     return 0
 
 

@@ -6,6 +6,7 @@ every case alike; each figure is the median ratio over rounds with its min-max s
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.model import ModelConfig
+from benchmark.config import Suite
 from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.runner import model_config, resolve_device
 from benchmark.train import TrainConfig, Trainer, to_device
 
 
@@ -44,17 +46,23 @@ def interleaved(cases: dict[str, Callable[[], float]], baseline: str, rounds: in
     return ratios
 
 
-def strategy_step_costs(steps: int = 20, rounds: int = 5, device: str = "cpu") -> list[Ratio]:
-    """Seconds per training step of every registered strategy on the default glyphs problem, vs `sum`."""
-    data = PROBLEMS.get("glyphs")().load(0)
-    config = TrainConfig(epochs=1, batch_size=32, lr=1e-3, seed=0, device=device)
-    model_config = ModelConfig(conv_channels=(16, 32), sequence_hidden=32)
-    batch = data.train.subset(torch.arange(config.batch_size))
+def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[Ratio]:
+    """Seconds per training step of each of the suite's strategy configurations, vs its first one.
+
+    The first configuration is the baseline (``sum`` in the shipped suites); every configuration
+    trains the suite's net on the same in-memory batch of its problem.
+    """
+    data = PROBLEMS.get(suite.problem)(**suite.problem_options).load(suite.seeds[0])
+    config = TrainConfig(
+        1, suite.batch_size, suite.optimizer["lr"], seed=suite.seeds[0], device=resolve_device(suite.device)
+    )
+    batch = data.train.subset(torch.arange(min(suite.batch_size, len(data.train))))
     trainers = {}
-    for name in STRATEGIES.names():
-        cls = STRATEGIES.get(name)
-        trainers[name] = Trainer(data, model_config, lambda tasks, cls=cls: cls(tasks), config)
-        trainers[name].step(to_device(batch, trainers[name].device))  # warm-up
+    for entry in suite.strategies:
+        cls = STRATEGIES.get(entry.name)
+        make = functools.partial(_build, cls, entry.params)
+        trainers[entry.label] = Trainer(data, model_config(suite), make, config)
+        trainers[entry.label].step(to_device(batch, trainers[entry.label].device))  # warm-up
 
     def timed(trainer: Trainer) -> Callable[[], float]:
         def run() -> float:
@@ -70,7 +78,12 @@ def strategy_step_costs(steps: int = 20, rounds: int = 5, device: str = "cpu") -
 
         return run
 
-    return interleaved({name: timed(trainer) for name, trainer in trainers.items()}, "sum", rounds)
+    baseline = suite.strategies[0].label
+    return interleaved({name: timed(trainer) for name, trainer in trainers.items()}, baseline, rounds)
+
+
+def _build(cls: type, params: dict, tasks):
+    return cls(tasks, **params)
 
 
 def report(title: str, ratios: list[Ratio], unit: str = "ms/step") -> str:
