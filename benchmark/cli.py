@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
-    from benchmark.runner import expand
+    from benchmark.plan import expand
 
     suite = load_suite(args.suite)
     specs = expand(suite)

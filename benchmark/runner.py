@@ -9,8 +9,6 @@ goes on; Ctrl-C marks the current run KILLED (resumable) and re-raises.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -19,35 +17,17 @@ from typing import Any
 
 import torch
 
-import benchmark
 from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, is_stale
-from benchmark.config import StrategyEntry, Suite, to_toml
+from benchmark.config import Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
+from benchmark.plan import RunSpec, expand
 from benchmark.problem import ProblemData
 from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
 from benchmark.summary import summary_markdown
 from benchmark.tracking import Heartbeat, RunLog, Tracker
 from benchmark.train import TrainConfig, Trainer
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run of a suite: a strategy configuration and a seed."""
-
-    strategy: StrategyEntry
-    seed: int
-    definition: dict[str, Any]  # everything that defines the run's result
-
-    @property
-    def run_key(self) -> str:
-        canonical = json.dumps(self.definition, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def name(self) -> str:
-        return f"{self.strategy.label}/seed-{self.seed}"
 
 
 @dataclass
@@ -73,23 +53,6 @@ class RunOutcome:
     def counts(self) -> bool:
         """Whether this run's metrics count in the suite's results."""
         return self.status in ("FINISHED", "EARLIER")
-
-
-def expand(suite: Suite) -> list[RunSpec]:
-    """Every (strategy configuration, seed) pair of the suite, strategy-major."""
-    shared = {
-        "problem": {"name": suite.problem, **suite.problem_options},
-        "model": suite.model,
-        "optimizer": suite.optimizer,
-        "epochs": suite.epochs,
-        "batch_size": suite.batch_size,
-        "version": benchmark.__version__,
-    }
-    return [
-        RunSpec(entry, seed, {**shared, "strategy": {"name": entry.name, **entry.params}, "seed": seed})
-        for entry in suite.strategies
-        for seed in suite.seeds
-    ]
 
 
 def resolve_device(device: str) -> str:
