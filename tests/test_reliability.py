@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import signal
+import socket
+import subprocess
 
 import pytest
 from mlflow import MlflowClient
@@ -12,7 +14,7 @@ from mlflow import MlflowClient
 from benchmark.cli import main
 from benchmark.config import to_toml
 from benchmark.registries import STRATEGIES
-from tests.helpers import nested_runs, run_cli, start_cli, wait_for
+from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +176,70 @@ def test_unreachable_store_is_one_clear_error_before_training(tmp_path, capsys):
     assert status == 2 and "tracking store 'postgresql://nobody@127.0.0.1:1/none' is not reachable" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "mlruns").exists() and os.listdir(tmp_path) == ["nowhere.toml"]
+
+
+def test_a_stale_run_without_checkpoint_is_failed_with_its_reason_and_rerun(tmp_path, tracking_uri, cache_dir):
+    from benchmark.config import load_suite
+    from benchmark.plan import expand
+
+    suite_path = write_suite(tmp_path, "stale", strategies=STRATEGY_ENTRIES[:1], epochs=1)
+    (spec,) = expand(load_suite(suite_path, tracking_uri))
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.create_experiment("stale")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs
+    orphan = client.create_run(
+        experiment_id, tags={"run_key": spec.run_key, "owner": f"{socket.gethostname()}:{dead.pid}"}, run_name=spec.name
+    )
+    dry = subprocess.run(cli_command(suite_path, tracking_uri, "--dry-run"), capture_output=True, text=True)
+    assert dry.returncode == 0 and f"{spec.name}" in dry.stdout and " run" in dry.stdout
+
+    result = run_cli(suite_path, tracking_uri, cache_dir)
+    assert result.returncode == 0, result.stderr
+    retired = client.get_run(orphan.info.run_id)
+    assert retired.info.status == "FAILED"
+    assert "before its first epoch checkpoint" in retired.data.tags["failure_reason"]
+    runs = runs_by_status(client, "stale")
+    assert len(runs["FINISHED"]) == 1 and runs["FINISHED"][0].info.run_id != orphan.info.run_id
+
+    dry = subprocess.run(cli_command(suite_path, tracking_uri, "--dry-run"), capture_output=True, text=True)
+    assert "skip (finished earlier)" in dry.stdout
+
+
+def test_a_strategy_that_raises_while_training_fails_only_its_runs(tmp_path, tracking_uri):
+    (tmp_path / "mimo_raising_plugin.py").write_text(
+        "from benchmark.strategy import LossWeighting\n"
+        "class Raising(LossWeighting):\n"
+        "    '''Raises on its third step.'''\n"
+        "    name = 'raising'\n"
+        "    def combine(self, ctx):\n"
+        "        if ctx.step == 2:\n"
+        "            raise RuntimeError('numerical trouble in the plugin')\n"
+        "        return sum(ctx.losses.values()), {n: ctx.losses[n].new_tensor(1.0) for n in self.task_names}\n"
+    )
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        entries = [{"name": "mimo_raising_plugin:Raising"}, STRATEGY_ENTRIES[0]]
+        suite = write_suite(tmp_path, "raising", strategies=entries, epochs=1)
+        assert main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"]) == 1
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mimo_raising_plugin", None)
+    runs = runs_by_status(MlflowClient(tracking_uri), "raising")
+    assert [r.data.tags["strategy"] for r in runs["FINISHED"]] == ["sum"]
+    (failed,) = runs["FAILED"]
+    assert failed.data.tags["failure_reason"] == "RuntimeError: numerical trouble in the plugin"
+
+
+def test_a_non_finite_loss_ends_the_run_with_the_step():
+    from benchmark.model import ModelConfig
+    from benchmark.registries import PROBLEMS
+    from benchmark.train import RunFailed, TrainConfig, Trainer
+
+    data = PROBLEMS.get("tabular")(samples=200, dim_a=8, dim_b=4, target_scale=1e30).load(0)
+    trainer = Trainer(data, ModelConfig(), lambda tasks: STRATEGIES.get("sum")(tasks), TrainConfig(1, 16, 1e-3))
+    with pytest.raises(RunFailed, match="non-finite loss for task\\(s\\) price") as failure:
+        trainer.train_epoch()
+    assert failure.value.step == 0
