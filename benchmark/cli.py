@@ -54,6 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list what would run, resume or be skipped; train nothing")
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even if some runs failed (default: exit 1)")
 
+    search = commands.add_parser(
+        "search",
+        help="Optuna search over the weights and hyperparameters of the strategies in a suite's [search] table",
+        description="Run an Optuna study per strategy named in the suite's [search] table; every trial is an MLflow "
+        "run nested under the study's run. Running it again resumes each study up to its budget.",
+    )
+    search.add_argument("suite", help="path to a suite file with a [search] table")
+    search.add_argument(
+        "--storage",
+        help="Optuna storage: journal:PATH (default: mlruns/optuna.journal), sqlite:///PATH or postgresql://...",
+    )
+    search.add_argument("--tracking-uri", help="MLflow store (as for run)")
+    search.add_argument(
+        "--export-suite",
+        metavar="PATH",
+        help="write the best configuration of the first searched strategy as a suite file to rerun over more seeds",
+    )
+    search.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
     check = commands.add_parser(
         "check",
         help="validate a suite file without training",
@@ -116,6 +135,23 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_RUN_FAILED if failed and not args.allow_failures else 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    from benchmark.config import load_suite
+
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
+    from benchmark.search import StudyRunner
+
+    runner = StudyRunner(suite, args.storage, show_progress=not args.no_progress)
+    results = runner.run()
+    for result in results:
+        best = ", ".join(f"#{t.number} {t.values}" for t in result.best) or "no complete trial"
+        print(f"{result.study_name}: {result.trials} trials done; best: {best}")
+    if args.export_suite:
+        runner.export_suite(results[0], Path(args.export_suite))
+        print(f"wrote {args.export_suite}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
     from benchmark.plan import expand
@@ -176,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "search":
+            return _search(args)
         if args.command == "check":
             return _check(args)
         if args.command == "perf":

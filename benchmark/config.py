@@ -7,6 +7,7 @@ constructing the problem and each strategy (their constructors validate).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -77,6 +78,7 @@ class Suite:
     device: str
     tracking_uri: str
     strategies: tuple[StrategyEntry, ...] = field(default=())
+    search: Any = None  # a `benchmark.search_space.SearchConfig` when the suite has a [search] table
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class Suite:
             "optimizer": self.optimizer,
             "tracking": {"uri": self.tracking_uri},
             "strategies": [{"name": s.name, "label": s.label, **s.params} for s in self.strategies],
+            **({"search": dataclasses.asdict(self.search)} if self.search else {}),
         }
 
 
@@ -182,6 +185,7 @@ TOP_LEVEL = [
     "optimizer",
     "tracking",
     "strategies",
+    "search",
 ]
 
 
@@ -228,6 +232,12 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
     uri = tracking_uri or file_uri or default_tracking_uri()
     tracking.check_no_rest(["uri"])
     strategies = _strategies(path, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks)
+    search = None
+    if "search" in top.table:
+        from benchmark.search_space import parse_search
+
+        classes = {e.label: STRATEGIES.get(e.name) for e in strategies if not e.error}
+        search = parse_search(path, top.get("search", dict, {}, "a table"), list(classes), classes, tasks)
     top.check_no_rest(TOP_LEVEL)
     return Suite(
         path,
@@ -243,6 +253,7 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
         device,
         uri,
         strategies,
+        search,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,16 +31,25 @@ from benchmark.tracking import Heartbeat, RunLog, Tracker
 from benchmark.train import TrainConfig, Trainer
 
 
+class StopRun(Exception):
+    """Raised by an ``after_epoch`` hook to end a run early on purpose (e.g. a pruned search trial)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class RunOutcome:
     """How one run of this invocation ended."""
 
     spec: RunSpec
-    status: str  # FINISHED (now), EARLIER (finished by an earlier invocation), BUSY (another process), FAILED
+    status: str  # FINISHED (now), EARLIER (by an earlier invocation), BUSY (another process), FAILED, STOPPED
     test_metrics: dict[str, float]
     reason: str = ""
     seconds: float = 0.0
     run_id: str = ""
+    val_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # at the best-val epoch
 
     @property
     def label(self) -> str:
@@ -181,7 +191,14 @@ class SuiteRunner:
             progress.log(f"{spec.name}: resuming run {decision.run_id[:8]} {decision.note}")
         return self.train_claimed(spec, decision, progress)
 
-    def train_claimed(self, spec: RunSpec, decision: Claim, progress: SuiteProgress) -> RunOutcome:
+    def train_claimed(
+        self,
+        spec: RunSpec,
+        decision: Claim,
+        progress: SuiteProgress,
+        after_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> RunOutcome:
+        """Train a run this process has claimed; ``after_epoch`` may raise `StopRun` to end it early."""
         suite, log = self.suite, decision.log
         started = time.perf_counter()
         trainer = None
@@ -191,13 +208,9 @@ class SuiteRunner:
                     raise MimoBenchError(spec.strategy.error)
                 data = self.data(spec.seed)
                 strategy_cls = STRATEGIES.get(spec.strategy.name)
+                optimizer = spec.definition["optimizer"]
                 config = TrainConfig(
-                    suite.epochs,
-                    suite.batch_size,
-                    suite.optimizer["lr"],
-                    suite.optimizer["weight_decay"],
-                    spec.seed,
-                    self.device,
+                    suite.epochs, suite.batch_size, optimizer["lr"], optimizer["weight_decay"], spec.seed, self.device
                 )
                 trainer = Trainer(data, model_config(suite), lambda t: strategy_cls(t, **spec.strategy.params), config)
                 if decision.action == "resume":
@@ -208,10 +221,16 @@ class SuiteRunner:
                     metrics = trainer.train_epoch(progress.batch)
                     log.metrics(metrics, trainer.epoch)
                     log.save_checkpoint(trainer.state_dict(), trainer.epoch)
+                    if after_epoch:
+                        after_epoch(trainer.epoch, metrics)
                 test = trainer.test()
                 log.text(repr(trainer.strategy), "strategy.txt")
                 log.metrics({**test, "best_epoch": trainer.best_epoch}, suite.epochs)
                 log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
+            except StopRun as stop:
+                log.tags({"stopped": stop.reason})
+                log.finish("KILLED")
+                return RunOutcome(spec, "STOPPED", {}, stop.reason, time.perf_counter() - started, log.run_id)
             except KeyboardInterrupt:
                 epoch = trainer.epoch if trainer else 0
                 log.tags({"failure_reason": f"interrupted by the user after epoch {epoch}", "killed_at_epoch": epoch})
@@ -225,4 +244,5 @@ class SuiteRunner:
                 progress.log(f"[red]FAILED[/red] {spec.name}: {reason}")
                 return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
         log.finish("FINISHED")
-        return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id)
+        best_val = {k: v for k, v in trainer.history[trainer.best_epoch - 1].items() if k.startswith("val/")}
+        return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id, best_val)

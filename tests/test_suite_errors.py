@@ -151,6 +151,34 @@ CASES = [
         VALID + '[tracking]\nuri = "file:///tmp/mlruns"\n',
         ["tracking.uri", "not a tracking store URI"],
     ),
+    (
+        "search of an unknown label",
+        VALID + '[search]\nstrategies = ["statik"]\n',
+        ["search.strategies", "did you mean 'static'"],
+    ),
+    (
+        "search objective unknown",
+        VALID + '[search]\nobjective = "val/label/acc"\n',
+        ["search.objective", "val/label/accuracy"],
+    ),
+    (
+        "search space with no valid point",
+        VALID
+        + '[[strategies]]\nname = "gradnorm"\n[search]\nstrategies = ["gradnorm"]\n[search.space.gradnorm]\nalpha = [4.0, 5.0]\n',
+        ["search.space.gradnorm.alpha", "leaves no valid point", "<= 3"],
+    ),
+    (
+        "search space of an unknown parameter",
+        VALID
+        + '[[strategies]]\nname = "gradnorm"\n[search]\nstrategies = ["gradnorm"]\n[search.space.gradnorm]\nalfa = [1.0, 2.0]\n',
+        ["search.space.gradnorm.alfa", "did you mean 'alpha'"],
+    ),
+    (
+        "pruning a pareto search",
+        VALID + '[search]\nobjective = "pareto"\npruner = "median"\n',
+        ["search.pruner", "single objective"],
+    ),
+    ("zero trials", VALID + "[search]\ntrials = 0\n", ["search.trials", "positive integer"]),
 ]
 
 
@@ -187,6 +215,12 @@ CLI_CASES = [
     ("suite that does not exist", ["run", "nowhere/suite.toml"], ["nowhere/suite.toml: no such suite file"]),
     ("suite that is a folder", ["run", "."], ["cannot read suite file"]),
     ("check of a bad suite", ["check", "BAD"], ["epochs", "positive integer"]),
+    (
+        "search storage of unknown scheme",
+        ["search", "SEARCH", "--storage", "redis://localhost/0"],
+        ["--storage", "journal:PATH"],
+    ),
+    ("search without a [search] table", ["search", "SUITE"], ["no [search] table"]),
 ]
 
 
@@ -196,7 +230,9 @@ def test_bad_cli_call_exits_2_with_one_line(case, argv, expected, tmp_path, caps
     good = write_suite(tmp_path, VALID)
     bad = tmp_path / "bad.toml"
     bad.write_text(VALID.replace("epochs = 1", "epochs = 0"))
-    argv = [{"SUITE": str(good), "BAD": str(bad)}.get(a, a) for a in argv]
+    searching = tmp_path / "search.toml"
+    searching.write_text(VALID + "[search]\ntrials = 2\n")
+    argv = [{"SUITE": str(good), "BAD": str(bad), "SEARCH": str(searching)}.get(a, a) for a in argv]
     with pytest.raises(SystemExit) as exit_info:
         sys.exit(main(argv))
     err = capsys.readouterr().err.strip()

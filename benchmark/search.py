@@ -1,0 +1,338 @@
+"""`mimo-bench search`: an Optuna study per searched strategy; every trial is a tracked MLflow run.
+
+The study lives in an Optuna storage (by default a journal file beside the local MLflow store) under
+the name ``<suite>/<strategy label>``, so running the same command again resumes it up to its total
+budget.  Single objective: TPE with per-epoch pruning; ``objective = "pareto"``: NSGA-II over one
+val metric per task.  The joint score is J = mean_t q_t with q_t = m_t / m_t(sum) for a metric where
+higher is better and q_t = m_t(sum) / m_t where lower is better (m: the task's primary val metric at
+the best-val epoch; sum: the `sum` strategy on the same seed), so J > 1 beats the plain sum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from benchmark.claims import Claim, owner_id
+from benchmark.config import StrategyEntry, Suite, to_toml
+from benchmark.errors import MimoBenchError
+from benchmark.plan import RunSpec, expand
+from benchmark.progress import SuiteProgress
+from benchmark.registries import STRATEGIES
+from benchmark.runner import StopRun, SuiteRunner
+from benchmark.search_space import LR_RANGE, NarrowedTrial, SearchConfig
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class TrialFailed(Exception):
+    """The trial's run failed (recorded in MLflow); Optuna marks the trial FAIL and the study goes on."""
+
+
+def default_storage(tracking_uri: str) -> str:
+    """A journal file beside the local SQLite store (``mlruns/optuna.journal``), or under ./mlruns."""
+    folder = (
+        Path(tracking_uri.removeprefix("sqlite:///")).parent
+        if tracking_uri.startswith("sqlite:///")
+        else Path("mlruns")
+    )
+    return f"journal:{folder / 'optuna.journal'}"
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna storage from a URL: ``journal:PATH`` (a journal file) or an RDB URL (sqlite, postgresql, mysql)."""
+    if url.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql"):
+        return optuna.storages.RDBStorage(url)
+    raise MimoBenchError(f"--storage {url!r}: use journal:PATH, sqlite:///PATH, postgresql://... or mysql://...")
+
+
+@dataclass
+class StudyResult:
+    """What one study ended with."""
+
+    label: str
+    study_name: str
+    trials: int  # complete + pruned
+    best: list[optuna.trial.FrozenTrial]  # the best trial, or the Pareto set
+
+
+class StudyRunner:
+    """Runs the suite's ``[search]``: one study per searched strategy configuration."""
+
+    def __init__(self, suite: Suite, storage: str | None = None, show_progress: bool = True):
+        if suite.search is None:
+            raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
+        self.suite, self.search = suite, suite.search
+        self.storage_url = storage or default_storage(suite.tracking_uri)
+        self.storage = open_storage(self.storage_url)
+        self.runner = SuiteRunner(suite, show_progress=show_progress)
+        self.tasks = self.runner.problem.tasks
+        self.seed = suite.seeds[0]
+
+    def run(self) -> list[StudyResult]:
+        return [self.run_study(label) for label in self.search.strategies]
+
+    # -- one study -------------------------------------------------------------------------
+    def run_study(self, label: str) -> StudyResult:
+        entry = next(e for e in self.suite.strategies if e.label == label)
+        tracker = self.runner.tracker
+        experiment_id = tracker.experiment(self.suite.name)
+        study = optuna.create_study(
+            study_name=f"{self.suite.name}/{label}",
+            storage=self.storage,
+            load_if_exists=True,
+            directions=self.directions(),
+            sampler=self.sampler(),
+            pruner=self.pruner(),
+        )
+        self.fail_orphans(study)
+        parent = tracker.start_run(
+            experiment_id,
+            f"search {label}",
+            {"kind": "study", "study": study.study_name, "strategy": label, "suite": self.suite.name},
+            {
+                "sampler": self.search.sampler_name(),
+                "pruner": self.search.pruner,
+                "objective": self.search.objective,
+                "trials": self.search.trials,
+                "storage": self.storage_url,
+                "space": json.dumps(self.search.space.get(label, {})) or "{}",
+                "search_lr": self.search.search_lr,
+            },
+        )
+        remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
+        with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
+            baseline = self.baseline(experiment_id, parent.run_id, progress) if self.search.objective == "joint" else {}
+            if remaining > 0:
+                callback = optuna.study.MaxTrialsCallback(self.search.trials, states=DONE)
+                objective = self.objective(entry, experiment_id, parent.run_id, baseline, progress)
+                study.optimize(objective, n_trials=remaining, callbacks=[callback], catch=(TrialFailed,))
+        best = self.best(study)
+        self.log_outcome(parent, study, best)
+        parent.finish("FINISHED")
+        return StudyResult(label, study.study_name, len(study.get_trials(deepcopy=False, states=DONE)), best)
+
+    def directions(self) -> list[str]:
+        if self.search.objective == "joint":
+            return ["maximize"]
+        if self.search.multi_objective:
+            return [_direction(t, t.primary_metric) for t in self.tasks]
+        _, task_name, metric = self.search.objective.split("/")
+        return [_direction(next(t for t in self.tasks if t.name == task_name), metric)]
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        name = self.search.sampler_name()
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=self.seed)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=self.seed)
+        return optuna.samplers.TPESampler(seed=self.seed)
+
+    def pruner(self) -> optuna.pruners.BasePruner:
+        if self.search.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        if self.search.pruner == "halving":
+            return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.NopPruner()
+
+    def fail_orphans(self, study: optuna.Study) -> None:
+        """Trials left RUNNING by a process that died are marked FAIL (and their runs FAILED), outside the budget."""
+        from benchmark.claims import is_stale
+
+        client = self.runner.tracker.client
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            run_id = trial.user_attrs.get("run_id")
+            if run_id and is_stale(client.get_run(run_id)):
+                # storages address trials by their internal id; FrozenTrial exposes no public alias for it
+                self.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                reason = "interrupted: its process died; the study goes on with a new trial"
+                client.set_tag(run_id, "failure_reason", reason)
+                client.set_tag(run_id, "optuna_state", "FAIL")
+                client.set_terminated(run_id, "FAILED")
+
+    def baseline(self, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> dict[str, float]:
+        """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before)."""
+        (spec,) = [
+            s
+            for s in expand(dataclasses.replace(self.suite, strategies=(StrategyEntry("sum", "sum", {}),)))
+            if s.seed == self.seed
+        ]
+        outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
+        if outcome.status == "EARLIER":
+            return best_val_metrics(self.runner.tracker.client, outcome.run_id)
+        if outcome.status != "FINISHED":
+            raise MimoBenchError(f"the sum baseline for the joint objective did not finish: {outcome.reason}")
+        return outcome.val_metrics
+
+    def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict, progress):
+        cls = STRATEGIES.get(entry.name)
+        tracker, suite = self.runner.tracker, self.suite
+
+        def run_trial(trial: optuna.Trial) -> float | list[float]:
+            params = {
+                **entry.params,
+                **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
+            }
+            optimizer = dict(suite.optimizer)
+            if self.search.search_lr:
+                optimizer["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+            base = next(s for s in expand(suite) if s.seed == self.seed)
+            definition = {
+                **base.definition,
+                "optimizer": optimizer,
+                "strategy": {"name": entry.name, **params},
+                "trial": trial.number,
+                "study": f"{suite.name}/{entry.label}",
+            }
+            spec = RunSpec(StrategyEntry(entry.name, entry.label, params), self.seed, definition)
+            tags = {
+                "kind": "trial",
+                "strategy": entry.label,
+                "strategy_name": entry.name,
+                "seed": self.seed,
+                "problem": suite.problem,
+                "suite": suite.name,
+                "run_key": spec.run_key,
+                "trial": trial.number,
+                "study": definition["study"],
+                "owner": owner_id(),
+            }
+            run_params = {
+                "trial": trial.number,
+                **{f"strategy.{k}": v for k, v in params.items()},
+                "optimizer.lr": optimizer["lr"],
+            }
+            log = tracker.start_run(
+                experiment_id, f"{entry.label}/trial-{trial.number}", tags, run_params, parent_run_id
+            )
+            trial.set_user_attr("run_id", log.run_id)
+
+            def report(epoch: int, metrics: dict[str, float]) -> None:
+                if len(self.directions()) == 1:
+                    trial.report(self.score(metrics, baseline), epoch)
+                    if trial.should_prune():
+                        raise StopRun(f"pruned by Optuna after epoch {epoch}")
+
+            outcome = self.runner.train_claimed(spec, Claim("start", log.run_id, log), progress, report)
+            progress.end_run()
+            if outcome.status == "STOPPED":
+                log.tags({"optuna_state": "PRUNED"})
+                raise optuna.TrialPruned(outcome.reason)
+            if outcome.status != "FINISHED":
+                raise TrialFailed(outcome.reason)
+            values = self.values(outcome.val_metrics, baseline)
+            log.tags({"optuna_state": "COMPLETE", "objective": json.dumps(values)})
+            return values if len(values) > 1 else values[0]
+
+        return run_trial
+
+    def values(self, val: dict[str, float], baseline: dict[str, float]) -> list[float]:
+        if self.search.multi_objective:
+            return [val[f"val/{t.name}/{t.primary_metric}"] for t in self.tasks]
+        return [self.score(val, baseline)]
+
+    def score(self, val: dict[str, float], baseline: dict[str, float]) -> float:
+        """The single objective: one val metric, or the joint score J (module docstring)."""
+        if self.search.objective != "joint":
+            return val[self.search.objective]
+        ratios = []
+        for task in self.tasks:
+            key = f"val/{task.name}/{task.primary_metric}"
+            higher = task.metrics[task.primary_metric]
+            ratios.append(val[key] / baseline[key] if higher else baseline[key] / max(val[key], 1e-12))
+        return sum(ratios) / len(ratios)
+
+    def best(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            return []
+        return list(study.best_trials) if self.search.multi_objective else [study.best_trial]
+
+    def log_outcome(self, parent, study: optuna.Study, best: list[optuna.trial.FrozenTrial]) -> None:
+        """The best trial (or the Pareto set) as tags and params, the trials as CSV, and a plot."""
+        frame = study.trials_dataframe()
+        parent.text(frame.to_csv(index=False), "trials.csv")
+        if best:
+            parent.tags({"best_trials": ",".join(str(t.number) for t in best)})
+            if not self.search.multi_objective:
+                parent.params({f"best.{k}": v for k, v in best[0].params.items()} | {"best.value": best[0].value})
+            parent.file(lambda path: plot_trials(study, best, self.tasks, self.search, path), "trials.png")
+
+    def export_suite(self, result: StudyResult, path: Path) -> None:
+        """Write the winner (and the sum baseline) as a ready suite to rerun over more seeds."""
+        if not result.best:
+            raise MimoBenchError(f"study {result.study_name} has no complete trial to export")
+        entry = next(e for e in self.suite.strategies if e.label == result.label)
+        cls = STRATEGIES.get(entry.name)
+        trial = optuna.trial.FixedTrial(result.best[0].params)
+        params = {
+            **entry.params,
+            **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
+        }
+        resolved = self.suite.resolved()
+        resolved.pop("search", None)
+        resolved["name"] = f"{self.suite.name}-best"
+        resolved["seeds"] = sorted({*self.suite.seeds, 0, 1, 2})
+        if "lr" in result.best[0].params:
+            resolved["optimizer"]["lr"] = result.best[0].params["lr"]
+        resolved["strategies"] = [{"name": "sum"}, {"name": entry.name, "label": f"{entry.label}-best", **params}]
+        path.write_text(
+            f"# exported by mimo-bench search from study {result.study_name}, trial {result.best[0].number}\n"
+            + to_toml(resolved)
+        )
+
+
+def _direction(task, metric: str) -> str:
+    return "maximize" if task.metrics[metric] else "minimize"
+
+
+def best_val_metrics(client, run_id: str) -> dict[str, float]:
+    """A finished run's val metrics at its best-val epoch, read back from MLflow."""
+    run = client.get_run(run_id)
+    epoch = int(run.data.metrics["best_epoch"])
+    values = {}
+    for key in run.data.metrics:
+        if key.startswith("val/"):
+            values[key] = next(m.value for m in client.get_metric_history(run_id, key) if m.step == epoch)
+    return values
+
+
+def plot_trials(study, best, tasks, search: SearchConfig, path: Path) -> None:
+    """Trials in objective space (Pareto set highlighted), or objective by trial number."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    chosen = {t.number for t in best}
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    if search.multi_objective and len(tasks) >= 2:
+        names = [f"val/{t.name}/{t.primary_metric}" for t in tasks[:2]]
+        for group, color, label in ((False, "tab:gray", "trials"), (True, "tab:red", "Pareto set")):
+            points = [t.values[:2] for t in complete if (t.number in chosen) == group]
+            if points:
+                axes.scatter(*zip(*points, strict=True), c=color, label=label)
+        axes.set_xlabel(names[0])
+        axes.set_ylabel(names[1])
+    else:
+        axes.scatter([t.number for t in complete], [t.value for t in complete], c="tab:gray", label="trials")
+        axes.scatter([t.number for t in best], [t.value for t in best], c="tab:red", label="best")
+        axes.set_xlabel("trial")
+        axes.set_ylabel(search.objective)
+    axes.set_title(study.study_name)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
