@@ -71,7 +71,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write the best configuration of the first searched strategy as a suite file to rerun over more seeds",
     )
+    search.add_argument("--jobs", type=int, default=1, help="worker processes per study on this machine (default 1)")
     search.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    worker = commands.add_parser(
+        "worker",
+        help="join a suite's search studies as one more worker (on this or another machine)",
+        description="Join the Optuna studies of a suite's [search] table and run trials until their budgets are "
+        "met. On several machines, point every worker at one RDB storage (--storage postgresql://...) and one "
+        "tracking server (--tracking-uri http://...).",
+    )
+    worker.add_argument("suite", help="the same suite file the search was started with")
+    worker.add_argument("--storage", help="Optuna storage shared by all workers (default: mlruns/optuna.journal)")
+    worker.add_argument("--tracking-uri", help="MLflow store shared by all workers")
+    worker.add_argument("--study", action="append", help="only this searched strategy label (repeatable)")
+    worker.add_argument("--threads", type=int, help="CPU threads for this worker's training (default: torch's)")
+    worker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
     check = commands.add_parser(
         "check",
@@ -141,14 +156,32 @@ def _search(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     from benchmark.search import StudyRunner
 
+    if args.jobs < 1:
+        raise MimoBenchError(f"--jobs must be at least 1, got {args.jobs}")
     runner = StudyRunner(suite, args.storage, show_progress=not args.no_progress)
-    results = runner.run()
+    results = runner.run(args.jobs)
     for result in results:
         best = ", ".join(f"#{t.number} {t.values}" for t in result.best) or "no complete trial"
         print(f"{result.study_name}: {result.trials} trials done; best: {best}")
     if args.export_suite:
         runner.export_suite(results[0], Path(args.export_suite))
         print(f"wrote {args.export_suite}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from benchmark.config import load_suite
+
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from benchmark.search import StudyRunner
+
+    StudyRunner(suite, args.storage, show_progress=not args.no_progress).work(args.study)
     return 0
 
 
@@ -214,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "search":
             return _search(args)
+        if args.command == "worker":
+            return _worker(args)
         if args.command == "check":
             return _check(args)
         if args.command == "perf":

@@ -13,13 +13,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from benchmark.claims import Claim, owner_id
+from benchmark.claims import SETTLE_SECONDS, Claim, owner_id, store_lock
 from benchmark.config import StrategyEntry, Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.plan import RunSpec, expand
@@ -27,6 +30,7 @@ from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import StopRun, SuiteRunner
 from benchmark.search_space import LR_RANGE, NarrowedTrial, SearchConfig
+from benchmark.tracking import RunLog
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -56,8 +60,19 @@ def open_storage(url: str) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     if url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql"):
-        return optuna.storages.RDBStorage(url)
+        return _rdb_storage(url)
     raise MimoBenchError(f"--storage {url!r}: use journal:PATH, sqlite:///PATH, postgresql://... or mysql://...")
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """An RDB storage; workers starting together race to create its schema, so a loser tries again."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as error:  # sqlalchemy's IntegrityError/ProgrammingError from the schema race
+            failure = error
+            time.sleep(1.0 + attempt)
+    raise MimoBenchError(f"--storage {url!r}: cannot open the Optuna storage: {failure}") from failure
 
 
 @dataclass
@@ -83,14 +98,35 @@ class StudyRunner:
         self.tasks = self.runner.problem.tasks
         self.seed = suite.seeds[0]
 
-    def run(self) -> list[StudyResult]:
-        return [self.run_study(label) for label in self.search.strategies]
+    def run(self, jobs: int = 1) -> list[StudyResult]:
+        """Every study of the suite, one after another; ``jobs`` > 1 runs that many worker processes each."""
+        return [self.run_study(label, jobs) for label in self.search.strategies]
+
+    def work(self, labels: list[str] | None = None) -> None:
+        """Join the studies as one more worker (another process or machine) until their budgets are met."""
+        for label in labels or []:
+            if label not in self.search.strategies:
+                raise MimoBenchError(f"--study {label!r} is not searched; searched: {', '.join(self.search.strategies)}")
+        for label in labels or self.search.strategies:
+            study, parent, baseline = self.join(label)
+            self.optimize(study, label, parent.run_id, baseline)
+            self.log_outcome(parent, study, self.best(study))  # idempotent: every worker may write it
+            parent.finish("FINISHED")
 
     # -- one study -------------------------------------------------------------------------
-    def run_study(self, label: str) -> StudyResult:
-        entry = next(e for e in self.suite.strategies if e.label == label)
-        tracker = self.runner.tracker
-        experiment_id = tracker.experiment(self.suite.name)
+    def run_study(self, label: str, jobs: int = 1) -> StudyResult:
+        study, parent, baseline = self.join(label)
+        if jobs > 1:
+            self.spawn_workers(study, label, jobs)
+        else:
+            self.optimize(study, label, parent.run_id, baseline)
+        best = self.best(study)
+        self.log_outcome(parent, study, best)
+        parent.finish("FINISHED")
+        return StudyResult(label, study.study_name, len(study.get_trials(deepcopy=False, states=DONE)), best)
+
+    def join(self, label: str) -> tuple[optuna.Study, RunLog, dict[str, float]]:
+        """The study (created on first use), its MLflow run, and the joint objective's baseline."""
         study = optuna.create_study(
             study_name=f"{self.suite.name}/{label}",
             storage=self.storage,
@@ -100,31 +136,87 @@ class StudyRunner:
             pruner=self.pruner(),
         )
         self.fail_orphans(study)
-        parent = tracker.start_run(
-            experiment_id,
-            f"search {label}",
-            {"kind": "study", "study": study.study_name, "strategy": label, "suite": self.suite.name},
-            {
-                "sampler": self.search.sampler_name(),
-                "pruner": self.search.pruner,
-                "objective": self.search.objective,
-                "trials": self.search.trials,
-                "storage": self.storage_url,
-                "space": json.dumps(self.search.space.get(label, {})) or "{}",
-                "search_lr": self.search.search_lr,
-            },
-        )
+        experiment_id = self.runner.tracker.experiment(self.suite.name)
+        parent = self.study_run(experiment_id, study.study_name, label)
+        baseline = self.baseline(experiment_id, parent.run_id) if self.search.objective == "joint" else {}
+        return study, parent, baseline
+
+    def study_run(self, experiment_id: str, study_name: str, label: str) -> RunLog:
+        """The one MLflow run of a study, shared by every invocation and worker (the earliest one wins)."""
+        tracker = self.runner.tracker
+        query = f"tags.kind = 'study' and tags.study = '{study_name}'"
+        with store_lock(tracker.uri) as locked:
+            found = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])
+            if found:
+                return tracker.reopen(found[0].info.run_id)
+            created = tracker.start_run(
+                experiment_id,
+                f"search {label}",
+                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name},
+                {
+                    "sampler": self.search.sampler_name(),
+                    "pruner": self.search.pruner,
+                    "objective": self.search.objective,
+                    "trials": self.search.trials,
+                    "space": json.dumps(self.search.space.get(label, {})),
+                    "search_lr": self.search.search_lr,
+                },
+            )
+        if not locked:
+            time.sleep(SETTLE_SECONDS)
+            earliest = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])[0]
+            if earliest.info.run_id != created.run_id:
+                tracker.client.delete_run(created.run_id)
+                return tracker.reopen(earliest.info.run_id)
+        return created
+
+    def optimize(self, study: optuna.Study, label: str, parent_run_id: str, baseline: dict[str, float]) -> None:
+        """Ask, train and tell trials until the study's budget of complete and pruned trials is met."""
+        entry = next(e for e in self.suite.strategies if e.label == label)
+        experiment_id = self.runner.tracker.experiment(self.suite.name)
         remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
+        objective = self.objective(entry, experiment_id, parent_run_id, baseline)
         with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
-            baseline = self.baseline(experiment_id, parent.run_id, progress) if self.search.objective == "joint" else {}
-            if remaining > 0:
-                callback = optuna.study.MaxTrialsCallback(self.search.trials, states=DONE)
-                objective = self.objective(entry, experiment_id, parent.run_id, baseline, progress)
-                study.optimize(objective, n_trials=remaining, callbacks=[callback], catch=(TrialFailed,))
-        best = self.best(study)
-        self.log_outcome(parent, study, best)
-        parent.finish("FINISHED")
-        return StudyResult(label, study.study_name, len(study.get_trials(deepcopy=False, states=DONE)), best)
+            while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:
+                trial = study.ask()
+                if self.surplus(study, trial):
+                    trial.set_user_attr("surplus", "asked after the budget was taken by other workers")
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    break
+                try:
+                    study.tell(trial, objective(trial, progress))
+                except optuna.TrialPruned:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                except TrialFailed:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                except BaseException:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    raise
+                progress.end_run()
+
+    def surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Whether earlier trials (done or still running) already take the whole budget."""
+        taken = (*DONE, optuna.trial.TrialState.RUNNING)
+        earlier = [t for t in study.get_trials(deepcopy=False, states=taken) if t.number < trial.number]
+        return len(earlier) >= self.search.trials
+
+    def spawn_workers(self, study: optuna.Study, label: str, jobs: int) -> None:
+        """Run ``jobs`` worker processes on this study, each with its share of the CPU threads."""
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        command = [sys.executable, "-m", "benchmark.cli", "worker", str(self.suite.path), "--study", label]
+        command += ["--storage", self.storage_url, "--tracking-uri", self.suite.tracking_uri]
+        command += ["--threads", str(threads), "--no-progress"]
+        workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(jobs)]
+        total = self.search.trials
+        with SuiteProgress(total, enabled=self.runner.show_progress) as progress:
+            while any(w.poll() is None for w in workers):
+                progress.progress.update(
+                    progress.suite_bar, completed=len(study.get_trials(deepcopy=False, states=DONE))
+                )
+                time.sleep(1.0)
+        errors = [w.stderr.read().strip() for w in workers if w.returncode != 0]
+        if errors:
+            raise MimoBenchError(f"{len(errors)} of {jobs} search workers failed: {errors[0].splitlines()[-1]}")
 
     def directions(self) -> list[str]:
         if self.search.objective == "joint":
@@ -140,7 +232,7 @@ class StudyRunner:
             return optuna.samplers.RandomSampler(seed=self.seed)
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=self.seed)
-        return optuna.samplers.TPESampler(seed=self.seed)
+        return optuna.samplers.TPESampler(seed=self.seed, constant_liar=True)  # parallel workers spread out
 
     def pruner(self) -> optuna.pruners.BasePruner:
         if self.search.pruner == "median":
@@ -164,25 +256,29 @@ class StudyRunner:
                 client.set_tag(run_id, "optuna_state", "FAIL")
                 client.set_terminated(run_id, "FAILED")
 
-    def baseline(self, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> dict[str, float]:
-        """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before)."""
-        (spec,) = [
-            s
-            for s in expand(dataclasses.replace(self.suite, strategies=(StrategyEntry("sum", "sum", {}),)))
-            if s.seed == self.seed
-        ]
-        outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
+    def baseline(self, experiment_id: str, parent_run_id: str) -> dict[str, float]:
+        """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before).
+
+        If another worker is training it, wait for that run rather than train it twice.
+        """
+        sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry("sum", "sum", {}),))
+        (spec,) = [s for s in expand(sum_suite) if s.seed == self.seed]
+        with SuiteProgress(1, enabled=self.runner.show_progress) as progress:
+            outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
+            while outcome.status == "BUSY":
+                time.sleep(2.0)
+                outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
         if outcome.status == "EARLIER":
             return best_val_metrics(self.runner.tracker.client, outcome.run_id)
         if outcome.status != "FINISHED":
             raise MimoBenchError(f"the sum baseline for the joint objective did not finish: {outcome.reason}")
         return outcome.val_metrics
 
-    def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict, progress):
+    def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict):
         cls = STRATEGIES.get(entry.name)
         tracker, suite = self.runner.tracker, self.suite
 
-        def run_trial(trial: optuna.Trial) -> float | list[float]:
+        def run_trial(trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
             params = {
                 **entry.params,
                 **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
@@ -228,7 +324,6 @@ class StudyRunner:
                         raise StopRun(f"pruned by Optuna after epoch {epoch}")
 
             outcome = self.runner.train_claimed(spec, Claim("start", log.run_id, log), progress, report)
-            progress.end_run()
             if outcome.status == "STOPPED":
                 log.tags({"optuna_state": "PRUNED"})
                 raise optuna.TrialPruned(outcome.reason)

@@ -137,3 +137,84 @@ def test_killed_study_resumes_to_exactly_its_budget(tmp_path, tracking_uri, cach
     assert len(finished) == 6 and len({r.data.tags["trial"] for r in finished}) == 6
     (failed,) = [r for r in runs if r.info.status == "FAILED"]
     assert "interrupted" in failed.data.tags["failure_reason"]
+
+
+def search_suite_for_workers(tmp_path, tracking_uri, trials: int = 4):
+    search = {"strategies": ["static"], "trials": trials, "objective": "val/label/accuracy", "pruner": "none"}
+    return write_suite(tmp_path, tracking_uri, search, epochs=2, name="parallel")
+
+
+def check_budget_met_once(storage: str, tracking_uri: str, trials: int) -> set[str]:
+    """Exactly ``trials`` complete trials, each logged by exactly one finished MLflow run; returns the owners."""
+    study = optuna.load_study(study_name="parallel/static", storage=open_storage(storage))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == trials
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.trials)
+    assert all("surplus" in t.user_attrs for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
+    runs = trial_runs(MlflowClient(tracking_uri), "parallel", "parallel/static")
+    numbers = sorted(int(r.data.tags["trial"]) for r in runs)
+    assert numbers == sorted(t.number for t in complete), "one run per trial, none twice, none lost"
+    assert all(r.info.status == "FINISHED" for r in runs)
+    return {r.data.tags["owner"] for r in runs}
+
+
+def test_two_jobs_on_the_embedded_storage_share_the_budget(tmp_path, tracking_uri, cache_dir):
+    import os
+    import subprocess
+
+    storage = f"journal:{tmp_path / 'studies.journal'}"
+    suite = search_suite_for_workers(tmp_path, tracking_uri, trials=6)
+    command = [COMMAND, "search", str(suite), "--storage", storage, "--jobs", "2", "--no-progress"]
+    env = {**os.environ, "MIMO_BENCH_CACHE": str(cache_dir)}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    owners = check_budget_met_once(storage, tracking_uri, 6)
+    assert len(owners) == 2, "both worker processes ran trials"
+
+
+@pytest.fixture
+def postgres_databases():
+    """Two fresh databases on the machine's PostgreSQL (127.0.0.1:5432, trust auth), dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    import uuid
+
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, database test): {error}")
+    names = [f"mimo_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("optuna", "mlflow")]
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"CREATE DATABASE {name}")
+    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def test_workers_on_postgres_and_an_mlflow_server_meet_the_budget_exactly(tmp_path, postgres_databases, cache_dir):
+    import os
+    import subprocess
+
+    from tests.test_cli import free_port
+    from tests.test_store_outage import start_server, stop
+
+    optuna_url, mlflow_url = postgres_databases
+    port = free_port()
+    server = start_server(mlflow_url, tmp_path / "artifacts", port, backend=mlflow_url)
+    tracking_uri = f"http://127.0.0.1:{port}"
+    try:
+        suite = search_suite_for_workers(tmp_path, tracking_uri, trials=5)
+        command = [COMMAND, "worker", str(suite), "--storage", optuna_url, "--threads", "1", "--no-progress"]
+        env = {**os.environ, "MIMO_BENCH_CACHE": str(cache_dir)}
+        workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+        errors = [w.communicate(timeout=600)[1] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], errors
+        check_budget_met_once(optuna_url, tracking_uri, 5)
+        studies = MlflowClient(tracking_uri).search_runs(
+            [MlflowClient(tracking_uri).get_experiment_by_name("parallel").experiment_id], "tags.kind = 'study'"
+        )
+        assert len(studies) == 1 and studies[0].info.status == "FINISHED"
+    finally:
+        stop(server)

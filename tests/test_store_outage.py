@@ -19,8 +19,9 @@ from tests.test_reliability import runs_by_status, write_suite
 pytestmark = pytest.mark.slow
 
 
-def start_server(store, artifacts, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{store}"]
+def start_server(store, artifacts, port: int, backend: str | None = None) -> subprocess.Popen:
+    """A real `mlflow server` with one worker on 127.0.0.1 (backed by a SQLite file, or ``backend``)."""
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend or f"sqlite:///{store}"]
     command += ["--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 90
