@@ -118,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
     perf.add_argument("--rounds", type=int, default=7, help="rounds of interleaved timings (default 7)")
     perf.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's device")
+    perf.add_argument(
+        "--search",
+        type=int,
+        metavar="TRIALS",
+        help="instead: time the suite's [search] with --jobs 1 vs 2 for this many trials, and the share of "
+        "epochs that median pruning saves on a 20-trial study (fresh temporary stores)",
+    )
 
     ui = commands.add_parser(
         "ui",
@@ -232,11 +239,35 @@ def _perf(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
+    if args.search:
+        return _perf_search(suite, args.search)
     from benchmark.perf import report, strategy_step_costs
 
     ratios = strategy_step_costs(suite, args.steps, args.rounds)
     title = f"{suite.name}: step cost vs {suite.strategies[0].label} ({args.rounds} rounds x {args.steps} steps)"
     print(report(title, ratios))
+    return 0
+
+
+def _perf_search(suite, trials: int) -> int:
+    import tempfile
+
+    from benchmark.perf import pruning_savings, search_speed
+
+    if suite.search is None:
+        raise MimoBenchError(f"{suite.path}: --search needs a [search] table in the suite")
+    with tempfile.TemporaryDirectory() as directory:
+        timings = search_speed(suite, trials, Path(directory) / "speed")
+        (Path(directory) / "pruning").mkdir()
+        trained, unpruned = pruning_savings(suite, 20, Path(directory) / "pruning")
+    base = timings[0][1]
+    for jobs, seconds in timings:
+        print(
+            f"{suite.name}: {trials} trials with --jobs {jobs}: {seconds:.1f} s, "
+            f"{60 * trials / seconds:.2f} trials/min, wall time {seconds / base:.2f} x --jobs 1"
+        )
+    saved = 1 - trained / unpruned
+    print(f"{suite.name}: median pruning on 20 trials trained {trained} of {unpruned} epochs: saved {saved:.0%}")
     return 0
 
 

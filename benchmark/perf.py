@@ -6,11 +6,13 @@ every case alike; each figure is the median ratio over rounds with its min-max s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -91,3 +93,61 @@ def report(title: str, ratios: list[Ratio], unit: str = "ms/step") -> str:
     for r in ratios:
         lines.append(f"{r.case:<14} {r.seconds * 1000:>10.2f} {r.median:>7.3f} {f'[{r.low:.3f}, {r.high:.3f}]':>15}")
     return "\n".join(lines)
+
+
+def search_speed(
+    suite: Suite, trials: int, directory: Path, jobs_options: tuple[int, ...] = (1, 2)
+) -> list[tuple[int, float]]:
+    """Wall seconds of the same search budget with each number of worker processes (fresh stores each)."""
+    from benchmark.search import StudyRunner
+
+    timings = []
+    for jobs in jobs_options:
+        folder = directory / f"jobs-{jobs}"
+        folder.mkdir(parents=True)
+        variant = _search_variant(suite, folder, trials, pruner="none")
+        started = time.perf_counter()
+        StudyRunner(variant, f"journal:{folder / 'optuna.journal'}", show_progress=False).run(jobs)
+        timings.append((jobs, time.perf_counter() - started))
+    return timings
+
+
+def pruning_savings(suite: Suite, trials: int, directory: Path) -> tuple[int, int]:
+    """Epochs trained by a median-pruned single-objective study, and the epochs it would train unpruned."""
+    from mlflow import MlflowClient
+
+    from benchmark.search import StudyRunner
+
+    variant = _search_variant(suite, directory, trials, pruner="median")
+    StudyRunner(variant, f"journal:{directory / 'optuna.journal'}", show_progress=False).run()
+    client = MlflowClient(variant.tracking_uri)
+    experiment_id = client.get_experiment_by_name(variant.name).experiment_id
+    task = next(iter(PROBLEMS.get(suite.problem)(**suite.problem_options).tasks))
+    trained = sum(
+        len(client.get_metric_history(run.info.run_id, f"train/{task.name}/loss"))
+        for run in client.search_runs([experiment_id], "tags.kind = 'trial'")
+    )
+    return trained, trials * suite.epochs
+
+
+def _search_variant(suite: Suite, folder: Path, trials: int, pruner: str) -> Suite:
+    """The suite's first searched strategy alone, on one val metric, tracked in ``folder``, written to disk
+    (worker processes read the suite file)."""
+    from benchmark.config import load_suite, to_toml
+
+    task = next(iter(PROBLEMS.get(suite.problem)(**suite.problem_options).tasks))
+    search = dataclasses.replace(
+        suite.search,
+        strategies=suite.search.strategies[:1],
+        trials=trials,
+        objective=f"val/{task.name}/{task.primary_metric}",
+        sampler="tpe",
+        pruner=pruner,
+    )
+    resolved = {
+        **dataclasses.replace(suite, search=search).resolved(),
+        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"},
+    }
+    path = folder / "suite.toml"
+    path.write_text(to_toml(resolved))
+    return load_suite(path)

@@ -106,7 +106,9 @@ class StudyRunner:
         """Join the studies as one more worker (another process or machine) until their budgets are met."""
         for label in labels or []:
             if label not in self.search.strategies:
-                raise MimoBenchError(f"--study {label!r} is not searched; searched: {', '.join(self.search.strategies)}")
+                raise MimoBenchError(
+                    f"--study {label!r} is not searched; searched: {', '.join(self.search.strategies)}"
+                )
         for label in labels or self.search.strategies:
             study, parent, baseline = self.join(label)
             self.optimize(study, label, parent.run_id, baseline)
