@@ -139,6 +139,7 @@ def _search_variant(suite: Suite, folder: Path, trials: int, pruner: str) -> Sui
     search = dataclasses.replace(
         suite.search,
         strategies=suite.search.strategies[:1],
+        space={k: v for k, v in suite.search.space.items() if k == suite.search.strategies[0]},
         trials=trials,
         objective=f"val/{task.name}/{task.primary_metric}",
         sampler="tpe",

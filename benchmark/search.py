@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 
@@ -29,7 +28,9 @@ from benchmark.plan import RunSpec, expand
 from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import StopRun, SuiteRunner
-from benchmark.search_space import LR_RANGE, NarrowedTrial, SearchConfig
+from benchmark.search_plot import plot_trials
+from benchmark.search_space import LR_RANGE, NarrowedTrial
+from benchmark.storages import default_storage, open_storage
 from benchmark.tracking import RunLog
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -38,41 +39,6 @@ DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 class TrialFailed(Exception):
     """The trial's run failed (recorded in MLflow); Optuna marks the trial FAIL and the study goes on."""
-
-
-def default_storage(tracking_uri: str) -> str:
-    """A journal file beside the local SQLite store (``mlruns/optuna.journal``), or under ./mlruns."""
-    folder = (
-        Path(tracking_uri.removeprefix("sqlite:///")).parent
-        if tracking_uri.startswith("sqlite:///")
-        else Path("mlruns")
-    )
-    return f"journal:{folder / 'optuna.journal'}"
-
-
-def open_storage(url: str) -> Any:
-    """An Optuna storage from a URL: ``journal:PATH`` (a journal file) or an RDB URL (sqlite, postgresql, mysql)."""
-    if url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(url.removeprefix("journal:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    if url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql"):
-        return _rdb_storage(url)
-    raise MimoBenchError(f"--storage {url!r}: use journal:PATH, sqlite:///PATH, postgresql://... or mysql://...")
-
-
-def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
-    """An RDB storage; workers starting together race to create its schema, so a loser tries again."""
-    for attempt in range(attempts):
-        try:
-            return optuna.storages.RDBStorage(url)
-        except Exception as error:  # sqlalchemy's IntegrityError/ProgrammingError from the schema race
-            failure = error
-            time.sleep(1.0 + attempt)
-    raise MimoBenchError(f"--storage {url!r}: cannot open the Optuna storage: {failure}") from failure
 
 
 @dataclass
@@ -405,31 +371,3 @@ def best_val_metrics(client, run_id: str) -> dict[str, float]:
         if key.startswith("val/"):
             values[key] = next(m.value for m in client.get_metric_history(run_id, key) if m.step == epoch)
     return values
-
-
-def plot_trials(study, best, tasks, search: SearchConfig, path: Path) -> None:
-    """Trials in objective space (Pareto set highlighted), or objective by trial number."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    chosen = {t.number for t in best}
-    figure, axes = plt.subplots(figsize=(6, 4.5))
-    if search.multi_objective and len(tasks) >= 2:
-        names = [f"val/{t.name}/{t.primary_metric}" for t in tasks[:2]]
-        for group, color, label in ((False, "tab:gray", "trials"), (True, "tab:red", "Pareto set")):
-            points = [t.values[:2] for t in complete if (t.number in chosen) == group]
-            if points:
-                axes.scatter(*zip(*points, strict=True), c=color, label=label)
-        axes.set_xlabel(names[0])
-        axes.set_ylabel(names[1])
-    else:
-        axes.scatter([t.number for t in complete], [t.value for t in complete], c="tab:gray", label="trials")
-        axes.scatter([t.number for t in best], [t.value for t in best], c="tab:red", label="best")
-        axes.set_xlabel("trial")
-        axes.set_ylabel(search.objective)
-    axes.set_title(study.study_name)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)

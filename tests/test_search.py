@@ -7,7 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.config import load_suite, to_toml
-from benchmark.search import StudyRunner, open_storage
+from benchmark.search import StudyRunner
+from benchmark.storages import open_storage
 from tests.helpers import COMMAND, wait_for
 
 pytestmark = pytest.mark.slow
@@ -158,11 +159,12 @@ def check_budget_met_once(storage: str, tracking_uri: str, trials: int) -> set[s
     return {r.data.tags["owner"] for r in runs}
 
 
-def test_two_jobs_on_the_embedded_storage_share_the_budget(tmp_path, tracking_uri, cache_dir):
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_two_jobs_on_an_embedded_storage_share_the_budget(kind, tmp_path, tracking_uri, cache_dir):
     import os
     import subprocess
 
-    storage = f"journal:{tmp_path / 'studies.journal'}"
+    storage = f"journal:{tmp_path / 'studies.journal'}" if kind == "journal" else f"sqlite:///{tmp_path / 'optuna.db'}"
     suite = search_suite_for_workers(tmp_path, tracking_uri, trials=6)
     command = [COMMAND, "search", str(suite), "--storage", storage, "--jobs", "2", "--no-progress"]
     env = {**os.environ, "MIMO_BENCH_CACHE": str(cache_dir)}
