@@ -30,3 +30,9 @@ def unknown_name_error(what: str, name: str, allowed: Iterable[str], where: str 
     return MimoBenchError(
         f"{prefix}unknown {what} '{name}'{did_you_mean(name, allowed)}; allowed: {', '.join(allowed) or '(none)'}"
     )
+
+
+def one_line(error: BaseException, limit: int = 400) -> str:
+    """``Type: first line of the message``, for errors from libraries whose messages span lines."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:limit]

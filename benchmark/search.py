@@ -329,6 +329,8 @@ class StudyRunner:
         frame = study.trials_dataframe()
         parent.text(frame.to_csv(index=False), "trials.csv")
         if best:
+            chosen = frame[frame["number"].isin([t.number for t in best])]
+            parent.text(chosen.to_csv(index=False), "best_trials.csv")
             parent.tags({"best_trials": ",".join(str(t.number) for t in best)})
             if not self.search.multi_objective:
                 parent.params({f"best.{k}": v for k, v in best[0].params.items()} | {"best.value": best[0].value})

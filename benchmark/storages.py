@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 
-from benchmark.errors import MimoBenchError
+from benchmark.errors import MimoBenchError, one_line
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -43,4 +43,4 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
         except Exception as error:  # sqlalchemy's IntegrityError/ProgrammingError from the schema race
             failure = error
             time.sleep(1.0 + attempt)
-    raise MimoBenchError(f"--storage {url!r}: cannot open the Optuna storage: {failure}") from failure
+    raise MimoBenchError(f"--storage {url!r}: cannot open the Optuna storage: {one_line(failure)}") from failure

@@ -33,9 +33,9 @@ from mlflow.entities import Metric, Param, Run, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 import benchmark  # noqa: E402
-from benchmark.errors import MimoBenchError  # noqa: E402
+from benchmark.errors import MimoBenchError, one_line  # noqa: E402
 
-logging.getLogger("mlflow").setLevel(logging.WARNING)  # schema-migration chatter would break the progress bars
+logging.getLogger("mlflow").setLevel(logging.ERROR)  # its retry and migration chatter would break our one-line errors
 
 MAX_PARAM_LENGTH = 6000
 CHECKPOINT_ARTIFACT = "resume/state.pt"
@@ -103,6 +103,20 @@ def _permanent(error: Exception) -> bool:
     return isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS
 
 
+def _probe_database(uri: str) -> None:
+    """Connect once to a database store with a short timeout (MLflow itself retries for ~100 s first)."""
+    if uri.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "mysql"):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 class RetryingClient:
     """An `MlflowClient` whose every call is retried with exponential backoff for ``budget`` seconds."""
 
@@ -126,8 +140,7 @@ class RetryingClient:
                         raise
                     if time.monotonic() + delay > deadline:
                         raise MimoBenchError(
-                            f"tracking store unreachable for {self._budget:.0f} s ({name}): "
-                            f"{type(error).__name__}: {str(error)[:300]}"
+                            f"tracking store unreachable for {self._budget:.0f} s ({name}): {one_line(error)}"
                         ) from error
                     time.sleep(delay)
                     delay = min(delay * 2, 10.0)
@@ -143,10 +156,11 @@ class Tracker:
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
+            _probe_database(uri)
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
         except Exception as error:  # any failure here means the store is unusable: say so before training
-            raise MimoBenchError(f"tracking store {uri!r} is not reachable: {type(error).__name__}: {error}") from None
+            raise MimoBenchError(f"tracking store {uri!r} is not reachable: {one_line(error)}") from None
         self.client = RetryingClient(client, retry_budget())
 
     def experiment(self, name: str) -> str:
