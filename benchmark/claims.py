@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlflow.entities import Run
 
@@ -73,27 +73,47 @@ def store_lock(uri: str) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass
+class Decision:
+    """What the runs already tracked under one key call for, before anything is written."""
+
+    action: str  # 'skip', 'busy', 'resume' or 'start'
+    run: Run | None = None  # the finished, live or resumable run the action refers to
+    interrupted: list[Run] = field(default_factory=list)  # KILLED or stale runs
+    resumable: list[Run] = field(default_factory=list)  # those of them with an epoch checkpoint
+
+
+def decide(runs: list[Run], force: bool) -> Decision:
+    """Skip a finished run, leave a live one alone, resume the latest checkpointed interrupted one, or start."""
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    if finished and not force:
+        return Decision("skip", finished[-1])
+    live = [r for r in runs if r.info.status == "RUNNING" and not is_stale(r)]
+    if live:
+        return Decision("busy", live[0])
+    interrupted = [r for r in runs if r.info.status == "KILLED" or is_stale(r)]
+    resumable = [r for r in interrupted if int(r.data.tags.get("checkpoint_epoch", "0")) > 0]
+    if resumable and not force:
+        return Decision("resume", resumable[-1], interrupted, resumable)
+    return Decision("start", None, interrupted, resumable)
+
+
 def claim(
     tracker: Tracker, experiment_id: str, run_key: str, force: bool, start: Callable[[dict[str, str]], RunLog]
 ) -> Claim:
     """Decide what to do with ``run_key`` and, for 'resume' or 'start', take the run over."""
     ownership = {"owner": owner_id(), "heartbeat": f"{time.time():.0f}"}
     with store_lock(tracker.uri) as locked:
-        runs = tracker.runs_with_key(experiment_id, run_key)
-        finished = [r for r in runs if r.info.status == "FINISHED"]
-        if finished and not force:
-            return Claim("skip", finished[-1].info.run_id)
-        live = [r for r in runs if r.info.status == "RUNNING" and not is_stale(r)]
-        if live:
-            return Claim("busy", live[0].info.run_id, note=f"running in {live[0].data.tags.get('owner', '?')}")
-        interrupted = [r for r in runs if r.info.status == "KILLED" or is_stale(r)]
-        resumable = [r for r in interrupted if int(r.data.tags.get("checkpoint_epoch", "0")) > 0]
-        resume = resumable[-1] if resumable and not force else None
-        for run in interrupted:
-            if run is not resume:
-                _retire(tracker, run, checkpointed=run in resumable)
-        if resume is not None:
-            run = resume
+        decision = decide(tracker.runs_with_key(experiment_id, run_key), force)
+        run = decision.run
+        if decision.action == "skip":
+            return Claim("skip", run.info.run_id)
+        if decision.action == "busy":
+            return Claim("busy", run.info.run_id, note=f"running in {run.data.tags.get('owner', '?')}")
+        for other in decision.interrupted:
+            if other is not run:
+                _retire(tracker, other, checkpointed=other in decision.resumable)
+        if decision.action == "resume":
             log = tracker.reopen(run.info.run_id)
             log.tags({**ownership, "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
             return Claim("resume", run.info.run_id, log, note=f"from epoch {run.data.tags['checkpoint_epoch']}")

@@ -21,6 +21,7 @@ import torch
 
 from benchmark.errors import MimoBenchError
 from benchmark.registry import keyword_options
+from benchmark.registry import summary as first_doc_line
 
 InputKind = Literal["image", "sequence", "vector", "category"]
 TaskKind = Literal["classification", "regression"]
@@ -126,7 +127,7 @@ class Problem:
     @classmethod
     def summary(cls) -> str:
         """The first line of the docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        return first_doc_line(cls)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -126,3 +126,8 @@ def keyword_options(cls: type) -> dict[str, Any]:
     """
     parameters = inspect.signature(cls.__init__).parameters.values()
     return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def summary(cls: type) -> str:
+    """A plugin's one-line doc: the first line of its class docstring ('' without one)."""
+    return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""

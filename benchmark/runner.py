@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, is_stale
+from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, decide
 from benchmark.config import Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
@@ -132,20 +132,14 @@ class SuiteRunner:
         """What `run` would do with each run, without doing it: 'run', 'skip', 'resume ...' or 'busy'."""
         found = self.tracker.client.get_experiment_by_name(self.suite.name)
         plan = []
+        wording = {"skip": "skip (finished earlier)", "busy": "busy (running in another process)", "start": "run"}
         for spec in expand(self.suite):
             runs = self.tracker.runs_with_key(found.experiment_id, spec.run_key) if found else []
-            statuses = [r.info.status for r in runs]
-            resumable = [
-                r for r in runs if (r.info.status == "KILLED" or is_stale(r)) and r.data.tags.get("checkpoint_epoch")
-            ]
-            if "FINISHED" in statuses and not self.force:
-                plan.append((spec, "skip (finished earlier)"))
-            elif any(r.info.status == "RUNNING" and not is_stale(r) for r in runs):
-                plan.append((spec, "busy (running in another process)"))
-            elif resumable and not self.force:
-                plan.append((spec, f"resume from epoch {resumable[-1].data.tags['checkpoint_epoch']}"))
+            decision = decide(runs, self.force)
+            if decision.action == "resume":
+                plan.append((spec, f"resume from epoch {decision.run.data.tags['checkpoint_epoch']}"))
             else:
-                plan.append((spec, "run"))
+                plan.append((spec, wording[decision.action]))
         return plan
 
     def run(self) -> list[RunOutcome]:

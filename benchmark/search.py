@@ -27,7 +27,7 @@ from benchmark.errors import MimoBenchError
 from benchmark.plan import RunSpec, expand
 from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
-from benchmark.runner import StopRun, SuiteRunner
+from benchmark.runner import StopRun, SuiteRunner, run_tags
 from benchmark.search_plot import plot_trials
 from benchmark.search_space import LR_RANGE, NarrowedTrial
 from benchmark.storages import default_storage, open_storage
@@ -245,6 +245,7 @@ class StudyRunner:
     def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict):
         cls = STRATEGIES.get(entry.name)
         tracker, suite = self.runner.tracker, self.suite
+        base = next(s for s in expand(suite) if s.seed == self.seed)
 
         def run_trial(trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
             params = {
@@ -254,7 +255,6 @@ class StudyRunner:
             optimizer = dict(suite.optimizer)
             if self.search.search_lr:
                 optimizer["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
-            base = next(s for s in expand(suite) if s.seed == self.seed)
             definition = {
                 **base.definition,
                 "optimizer": optimizer,
@@ -264,13 +264,8 @@ class StudyRunner:
             }
             spec = RunSpec(StrategyEntry(entry.name, entry.label, params), self.seed, definition)
             tags = {
+                **run_tags(suite, spec),
                 "kind": "trial",
-                "strategy": entry.label,
-                "strategy_name": entry.name,
-                "seed": self.seed,
-                "problem": suite.problem,
-                "suite": suite.name,
-                "run_key": spec.run_key,
                 "trial": trial.number,
                 "study": definition["study"],
                 "owner": owner_id(),
@@ -286,7 +281,7 @@ class StudyRunner:
             trial.set_user_attr("run_id", log.run_id)
 
             def report(epoch: int, metrics: dict[str, float]) -> None:
-                if len(self.directions()) == 1:
+                if not self.search.multi_objective:
                     trial.report(self.score(metrics, baseline), epoch)
                     if trial.should_prune():
                         raise StopRun(f"pruned by Optuna after epoch {epoch}")

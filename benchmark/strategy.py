@@ -20,7 +20,6 @@ Strategies never import mlflow or optuna; `search_space` receives a trial-like o
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ import torch
 from benchmark.errors import MimoBenchError
 from benchmark.problem import TaskSpec
 from benchmark.registry import keyword_options
+from benchmark.registry import summary as first_doc_line
 
 TaskWeights = dict[str, torch.Tensor]
 
@@ -96,7 +96,7 @@ class Strategy(torch.nn.Module):
     @classmethod
     def summary(cls) -> str:
         """The first line of the docstring."""
-        return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""
+        return first_doc_line(cls)
 
     def config(self) -> dict[str, Any]:
         """The configuration this instance was built with (the ``options`` it stores)."""

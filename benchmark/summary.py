@@ -18,6 +18,7 @@ class Outcome(Protocol):
     test_metrics: dict[str, float]
     seconds: float
     reason: str
+    counts: bool  # whether its metrics count in the results (finished now or earlier)
 
 
 def metric_columns(tasks: Sequence[TaskSpec]) -> list[tuple[str, str]]:
@@ -42,7 +43,7 @@ def strategy_rows(outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> tup
     rows = []
     for label in labels:
         runs = [o for o in outcomes if o.label == label]
-        finished = [o for o in runs if o.status in ("FINISHED", "EARLIER")]
+        finished = [o for o in runs if o.counts]
         cells = [_mean_std([o.test_metrics[key] for o in finished]) for _, key in columns]
         rows.append([label, str(len(finished)), str(len(runs) - len(finished)), *cells])
     return ["strategy", "seeds", "failed", *(title for title, _ in columns)], rows
