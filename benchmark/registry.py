@@ -57,7 +57,8 @@ class Registry(Generic[T]):
     # -- queries -------------------------------------------------------------------------
     def names(self, pattern: str = "*") -> list[str]:
         """All registered names matching a glob pattern, sorted."""
-        every = set(self._builtin_names()) | set(self._installed_entry_points()) | set(self._classes)
+        registered = {n for n in self._classes if ":" not in n}  # a loaded 'module:attr' is a reference, not a name
+        every = set(self._builtin_names()) | set(self._installed_entry_points()) | registered
         return sorted(n for n in every if fnmatch.fnmatch(n, pattern))
 
     def __contains__(self, name: str) -> bool:
