@@ -1,0 +1,149 @@
+"""The report's input: an experiment's runs read from MLflow into pandas.
+
+The report covers an experiment's current results: per (strategy label, seed) the latest run
+that finished, else the latest that failed (reported as failed, excluded from the statistics).
+Search trials are read too; they join the Pareto analysis, not the per-strategy table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmark.errors import MimoBenchError, did_you_mean
+from benchmark.report_stats import TaskMetric, find_metrics, primary_metrics
+from benchmark.tracking import Tracker
+
+ENDED = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass
+class ExperimentRuns:
+    """What the report reads: the runs, the trials, the metrics found and where to attach the output."""
+
+    experiment: str
+    experiment_id: str
+    parent_run_id: str | None  # the run the report is logged on (latest suite or study run), if any
+    runs: pd.DataFrame  # one row per (label, seed): run_id, label, seed, status, counts, reason, metrics
+    trials: pd.DataFrame  # finished search trials, same columns
+    metrics: list[TaskMetric]  # every test metric of every task
+
+    @property
+    def primary(self) -> list[TaskMetric]:
+        return primary_metrics(self.metrics)
+
+    @property
+    def tasks(self) -> list[str]:
+        return [m.task for m in self.primary]
+
+
+def load_runs(tracker: Tracker, experiment: str | None = None, run_id: str | None = None) -> ExperimentRuns:
+    """The runs of ``experiment`` (a name), or of the experiment of parent run ``run_id``."""
+    import mlflow
+
+    client = tracker.client
+    if run_id:
+        try:
+            parent = client.get_run(run_id)
+        except Exception as error:
+            raise MimoBenchError(f"no run {run_id!r} in the tracking store {tracker.uri}") from error
+        experiment_id = parent.info.experiment_id
+        experiment = client.get_experiment(experiment_id).name
+    else:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = [e.name for e in client.search_experiments()]
+            known = ", ".join(sorted(names)) or "none yet"
+            raise MimoBenchError(
+                f"no experiment {experiment!r} in the tracking store {tracker.uri}"
+                f"{did_you_mean(experiment, names)}; experiments there: {known}"
+            )
+        experiment_id = found.experiment_id
+    mlflow.set_tracking_uri(tracker.uri)
+    frame = mlflow.search_runs([experiment_id], "tags.run_key != ''", output_format="pandas")
+    if frame.empty:
+        raise MimoBenchError(f"experiment {experiment!r} has no strategy runs yet; run a suite first")
+    frame = _tidy(frame)
+    runs = current_runs(frame[frame["kind"] != "trial"])
+    trials = frame[(frame["kind"] == "trial") & (frame["status"] == "FINISHED")].reset_index(drop=True)
+    return ExperimentRuns(
+        experiment,
+        experiment_id,
+        run_id or _latest_parent(client, experiment_id),
+        runs,
+        trials,
+        find_metrics(frame.columns),
+    )
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """mlflow.search_runs' columns renamed to what the report uses."""
+    metrics = {c: c.removeprefix("metrics.") for c in frame.columns if c.startswith("metrics.")}
+    tidy = frame[["run_id", "status", "start_time", *metrics]].rename(columns=metrics)
+    tidy["label"] = frame["tags.strategy"]
+    tidy["seed"] = pd.to_numeric(frame["tags.seed"]).astype(int)
+    tidy["kind"] = frame.get("tags.kind", pd.Series("run", index=frame.index)).fillna("run")
+    reason = frame.get("tags.failure_reason", pd.Series("", index=frame.index))
+    tidy["reason"] = reason.fillna("")
+    tidy["counts"] = tidy["status"] == "FINISHED"
+    return tidy
+
+
+def current_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (label, seed): the latest finished run, else the latest ended one; labels in first-run order."""
+    ended = frame[frame["status"].isin(ENDED)].sort_values("start_time")
+    order = list(dict.fromkeys(ended["label"]))
+    chosen = []
+    for _, group in ended.groupby(["label", "seed"], sort=False):
+        finished = group[group["counts"]]
+        chosen.append((finished if len(finished) else group).iloc[-1])
+    if not chosen:
+        return ended.iloc[0:0]
+    runs = pd.DataFrame(chosen)
+    runs["order"] = runs["label"].map(order.index)
+    return runs.sort_values(["order", "seed"]).drop(columns="order").reset_index(drop=True)
+
+
+def _latest_parent(client, experiment_id: str) -> str | None:
+    """The latest suite or study run of the experiment."""
+    found = [
+        run
+        for kind in ("suite", "study")
+        for run in client.search_runs(
+            [experiment_id], f"tags.kind = '{kind}'", max_results=1, order_by=["attributes.start_time DESC"]
+        )
+    ]
+    return max(found, key=lambda run: run.info.start_time).info.run_id if found else None
+
+
+def histories(tracker: Tracker, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
+    """Long frame (run_id, key, step, value) of every listed metric's per-epoch values."""
+    rows = []
+    for run_id in run_ids:
+        for key in keys:
+            for point in tracker.client.get_metric_history(run_id, key):
+                rows.append((run_id, key, point.step, point.value))
+    history = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+    return history.drop_duplicates(["run_id", "key", "step"], keep="last")  # a resumed epoch may repeat
+
+
+def history_keys(runs: pd.DataFrame, tasks: list[str], primary: list[TaskMetric]) -> list[str]:
+    """The per-epoch metrics the plots need: weights, val primary metrics, gradient diagnostics."""
+    keys = [f"weight/{t}" for t in tasks] + [m.key("val") for m in primary]
+    keys += [f"grad/norm/{t}" for t in tasks]
+    keys += [f"grad/cosine/{a}-{b}" for i, a in enumerate(tasks) for b in tasks[i + 1 :]]
+    keys += [f"grad/cosine/{b}-{a}" for i, a in enumerate(tasks) for b in tasks[i + 1 :]]
+    return [k for k in keys if k in runs.columns]
+
+
+def best_epoch_values(tracker: Tracker, points: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``points`` with each listed val metric replaced by its value at the run's best-val epoch."""
+    history = histories(tracker, points["run_id"].tolist(), keys)
+    best = points.set_index("run_id")["best_epoch"]
+    chosen = history[history["step"] == history["run_id"].map(best)]
+    table = chosen.pivot(index="run_id", columns="key", values="value")
+    updated = points.copy()
+    for key in keys:
+        updated[key] = updated["run_id"].map(table[key]) if key in table else float("nan")
+    return updated
