@@ -229,7 +229,7 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
         "gradients.png": report_plots.gradient_diagnostics(history, counted, source.tasks, folder / "gradients.png"),
     }
     images = [folder / name for name, done in drawn.items() if done]
-    title = f"mimo-bench report: {source.experiment}"
+    title = f"mimo-bench report of {headline(report)}"
     parts = sections(report)
     (folder / "summary.md").write_text(markdown_page(title, parts, [(FIGURES[p.name], p.name) for p in images]))
     (folder / "summary.csv").write_text(report.table.to_csv())
@@ -238,11 +238,42 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
 
 
 def publish(report: Report, tracker: Tracker, files: list[Path], run_id: str) -> None:
-    """The files as artifacts under ``report/`` of ``run_id``; the Markdown as its description."""
+    """The files as artifacts under ``report/`` of ``run_id``, the headline and tables as its description,
+    and each strategy's Δm%, mean rank and hypervolume as its metrics (``report/<figure>/<strategy>``)."""
     for path in files:
         tracker.client.log_artifact(run_id, str(path), "report")
-    page = markdown_page(f"mimo-bench report: {report.source.experiment}", sections(report), [])
-    RunLog(tracker.client, run_id).describe(page)
+    log = RunLog(tracker.client, run_id)
+    log.describe(markdown_page(headline(report), sections(report), []))
+    figures = {"delta_m_pct": report.table["Δm%"], "mean_rank": report.table["mean rank"]}
+    if len(report.hypervolumes):
+        figures["hypervolume"] = report.hypervolumes["hypervolume"]
+    values = {
+        f"report/{name}/{_metric_safe(label)}": float(value)
+        for name, column in figures.items()
+        for label, value in column.items()
+        if not math.isnan(value)
+    }
+    log.metrics(values, 0)
+
+
+def _metric_safe(label: str) -> str:
+    """A strategy label as an MLflow metric-name part (letters, digits, ``_ - .`` and spaces)."""
+    return "".join(c if c.isalnum() or c in "_-. " else "_" for c in label)
+
+
+def headline(report: Report) -> str:
+    """One line: the best strategy by Δm% and by mean rank, and who is on the Pareto front."""
+    table = report.table.drop(index=report.baseline, errors="ignore")
+    parts = []
+    if table["Δm%"].notna().any():
+        best = table["Δm%"].idxmax()
+        parts.append(f"best Δm% vs {report.baseline}: {best} ({table.loc[best, 'Δm%']:+.1f}%)")
+    if report.table["mean rank"].notna().any():
+        parts.append(f"best mean rank: {report.table['mean rank'].idxmin()}")
+    if len(report.hypervolumes):
+        front = report.hypervolumes[report.hypervolumes["on front"] > 0]
+        parts.append("on the Pareto front: " + ", ".join(f"{k} ({v})" for k, v in front["on front"].items()))
+    return f"{report.source.experiment}: " + "; ".join(parts)
 
 
 def make_report(
@@ -284,5 +315,10 @@ def strategy_summary(experiment: str, tracking_uri: str | None = None, baseline:
 
 
 def print_report(report: Report) -> None:
-    """The report on the terminal: each task's primary metric (every metric is in summary.md)."""
-    print_sections(f"mimo-bench report: {report.source.experiment}", sections(report, full=False))
+    """The report on the terminal: each task's primary metric (every metric is in summary.md), and where
+    to find it in the MLflow UI."""
+    print_sections(f"mimo-bench report of {headline(report)}", sections(report, full=False))
+    source = report.source
+    if source.parent_run_id:
+        page = f"#/experiments/{source.experiment_id}/runs/{source.parent_run_id}?workflowType=machine_learning"
+        print(f"In the MLflow UI (mimo-bench ui): http://127.0.0.1:5000/{page}")

@@ -138,12 +138,17 @@ def history_keys(runs: pd.DataFrame, tasks: list[str], primary: list[TaskMetric]
 
 
 def best_epoch_values(tracker: Tracker, points: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``points`` with each listed val metric replaced by its value at the run's best-val epoch."""
+    """``points`` with each listed ``val/<task>/<metric>`` replaced by its value at the best-val epoch
+    (the task's own ``best_epoch/<task>`` where separate nets chose their own, else ``best_epoch``)."""
     history = histories(tracker, points["run_id"].tolist(), keys)
-    best = points.set_index("run_id")["best_epoch"]
-    chosen = history[history["step"] == history["run_id"].map(best)]
-    table = chosen.pivot(index="run_id", columns="key", values="value")
     updated = points.copy()
     for key in keys:
-        updated[key] = updated["run_id"].map(table[key]) if key in table else float("nan")
+        task = key.split("/")[1]
+        own = f"best_epoch/{task}"
+        best = points["best_epoch"]
+        if own in points:
+            best = points[own].fillna(best)
+        wanted = dict(zip(points["run_id"], best, strict=True))
+        chosen = history[(history["key"] == key) & (history["step"] == history["run_id"].map(wanted))]
+        updated[key] = updated["run_id"].map(chosen.set_index("run_id")["value"])
     return updated

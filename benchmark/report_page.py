@@ -23,11 +23,11 @@ def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows])
 
 
-def markdown_page(title: str, sections: list[Section], images: list[tuple[str, str]]) -> str:
-    """Markdown with every section, then the images (caption, relative path)."""
-    parts = [f"# {title}"]
+def markdown_page(headline: str, sections: list[Section], images: list[tuple[str, str]]) -> str:
+    """Markdown: the headline in bold, every section, then the images (caption, relative path)."""
+    parts = [f"**{headline}**"]
     for section in sections:
-        parts.append(f"**{section.title}**")
+        parts.append(f"#### {section.title}")
         if section.columns:
             parts.append(_markdown_table(section.columns, section.rows))
         if section.notes:

@@ -36,7 +36,7 @@ def pareto_pairs(points: pd.DataFrame, primary: list[TaskMetric], prefix: str, p
         return False
     labels = list(dict.fromkeys(points["label"]))
     colors = _colors(labels)
-    figure, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False)
+    figure, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False, layout="constrained")
     for axis, (x, y) in zip(axes[0], pairs, strict=True):
         for label in labels:
             own = points[points["label"] == label]
@@ -61,8 +61,16 @@ def pareto_pairs(points: pd.DataFrame, primary: list[TaskMetric], prefix: str, p
                 )
         front = points[pareto_mask(to_minimization(points, [x, y], prefix))]
         front = front.sort_values(x.key(prefix), ascending=not x.higher_is_better)
-        axis.step(
-            front[x.key(prefix)], front[y.key(prefix)], where="post", color="black", linewidth=1.2, label="Pareto front"
+        axis.plot(
+            front[x.key(prefix)],
+            front[y.key(prefix)],
+            color="black",
+            linewidth=1.2,
+            marker="o",
+            markerfacecolor="none",
+            markersize=9,
+            drawstyle="steps-post",
+            label="Pareto front (this pair)",
         )
         axis.set_xlabel(f"{prefix} {x.title}")
         axis.set_ylabel(f"{prefix} {y.title}")
@@ -85,7 +93,9 @@ def weight_trajectories(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[s
         return False
     columns = min(3, len(labels))
     rows = -(-len(labels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False, sharex=True)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False, sharex=True, layout="constrained"
+    )
     for axis, label in zip(axes.flat, labels, strict=False):
         own = runs[runs["label"] == label]
         for task in tasks:
@@ -111,7 +121,7 @@ def learning_curves(history: pd.DataFrame, runs: pd.DataFrame, primary: list[Tas
     if history[history["key"].str.startswith("val/")].empty:
         return False
     colors = _colors(list(dict.fromkeys(runs["label"])))
-    figure, axes = plt.subplots(1, len(primary), figsize=(4.8 * len(primary), 3.8), squeeze=False)
+    figure, axes = plt.subplots(1, len(primary), figsize=(4.8 * len(primary), 3.8), squeeze=False, layout="constrained")
     for axis, metric in zip(axes[0], primary, strict=True):
         for label, curve in _mean_curves(history, runs, metric.key("val")).items():
             axis.plot(curve.index, curve.to_numpy(), color=colors[label], label=label)
@@ -131,7 +141,7 @@ def gradient_diagnostics(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[
     cosines = [k for k in grad_keys if k.startswith("grad/cosine/")]
     colors = _colors(list(dict.fromkeys(runs["label"])))
     panels = norms + cosines
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, layout="constrained")
     for axis, key in zip(axes[0], panels, strict=True):
         for label, curve in _mean_curves(history, runs, key).items():
             axis.plot(curve.index, curve.to_numpy(), color=colors[label], label=label)

@@ -8,6 +8,7 @@ default 120 s) so a store that drops for a moment loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -39,6 +40,8 @@ logging.getLogger("mlflow").setLevel(logging.ERROR)  # its retry and migration c
 
 MAX_PARAM_LENGTH = 6000
 CHECKPOINT_ARTIFACT = "resume/state.pt"
+# the MLflow UI opens an experiment in its model-training mode (runs table, charts), not its GenAI mode
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 # error codes that no retry can fix: a wrong request, not a store that is away
 PERMANENT_ERRORS = {
     "INVALID_PARAMETER_VALUE",
@@ -74,7 +77,7 @@ def git_commit() -> str:
 
 
 def versions() -> dict[str, str]:
-    """What a run needs recorded to be reproduced: package and library versions and the commit."""
+    """What a run needs recorded to be reproduced: package and library versions, CPU threads and the commit."""
     import optuna
     import torch
 
@@ -84,6 +87,7 @@ def versions() -> dict[str, str]:
         "mlflow_version": mlflow.__version__,
         "optuna_version": optuna.__version__,
         "python_version": sys.version.split()[0],
+        "torch_threads": str(torch.get_num_threads()),  # CPU results differ in the last bits across thread counts
         "mlflow.source.git.commit": git_commit(),
     }
 
@@ -166,14 +170,16 @@ class Tracker:
     def experiment(self, name: str) -> str:
         """The id of the experiment ``name``, created on first use."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        root = artifact_root(self.uri)
-        location = f"{root}/{name}" if root else None
-        try:
-            return self.client.create_experiment(name, artifact_location=location)
-        except MlflowException:  # another process created it first
-            return self.client.get_experiment_by_name(name).experiment_id
+        if found is None:
+            root = artifact_root(self.uri)
+            location = f"{root}/{name}" if root else None
+            with contextlib.suppress(MlflowException):  # another process may have created it first
+                self.client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+            found = self.client.get_experiment_by_name(name)
+        if any(found.tags.get(k) != v for k, v in EXPERIMENT_TAGS.items()):
+            for key, value in EXPERIMENT_TAGS.items():
+                self.client.set_experiment_tag(found.experiment_id, key, value)
+        return found.experiment_id
 
     def start_run(
         self,

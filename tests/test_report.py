@@ -223,3 +223,14 @@ def test_an_unknown_experiment_is_one_clear_error(experiment):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no experiment 'report-tinny'" in lines[0] and "report-tiny" in lines[0]
+
+
+def test_val_space_reads_each_run_at_its_best_val_epoch(experiment):
+    tracker = Tracker(experiment)
+    rep = make_report(tracker, "report-tiny", space="val", log=False)
+    client = MlflowClient(experiment)
+    for _, point in rep.points.iterrows():
+        best = int(client.get_run(point["run_id"]).data.metrics["best_epoch"])
+        history = {m.step: m.value for m in client.get_metric_history(point["run_id"], "val/slant/mae")}
+        assert point["val/slant/mae"] == history[best]
+    assert rep.space == "val" and rep.points["on_front"].any()
