@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun runs that already finished (default: skip them)")
     run.add_argument("--dry-run", action="store_true", help="list what would run, resume or be skipped; train nothing")
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even if some runs failed (default: exit 1)")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="train this many runs at once, each in its own process (default 1)"
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per run (default 1: the same numbers whatever --jobs and machine; more threads change "
+        "the last bits); use --jobs to fill the cores",
+    )
 
     search = commands.add_parser(
         "search",
@@ -85,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--storage", help="Optuna storage shared by all workers (default: mlruns/optuna.journal)")
     worker.add_argument("--tracking-uri", help="MLflow store shared by all workers")
     worker.add_argument("--study", action="append", help="only this searched strategy label (repeatable)")
-    worker.add_argument("--threads", type=int, help="CPU threads for this worker's training (default: torch's)")
+    worker.add_argument("--threads", type=int, help="CPU threads per trial (default 1, as for run)")
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
     check = commands.add_parser(
@@ -108,15 +118,34 @@ def _parser() -> argparse.ArgumentParser:
 
     perf = commands.add_parser(
         "perf",
-        help="measure each strategy's step cost relative to the suite's first (sum)",
-        description="Time the training step of each strategy configuration of a suite, on its problem and net, "
-        "as a ratio to the first configuration's, interleaving the cases round by round so machine drift cancels.",
+        help="measure the harness against a bare loop and the seeds' loop, each strategy's step cost, peak memory",
+        description="Time a suite's problem and net in one process, the cases interleaved round by round so machine "
+        "drift cancels; every figure is a median ratio with its min-max spread over rounds and a check against "
+        "issue 7's targets. Sections (--only): 'loops' = one epoch of the train split in a bare loop on batches in "
+        "memory (the floor), in the seeds' loop (PNG files read by a DataLoader), and as mimo-bench trains it "
+        "(sum) with tracking on and off; 'strategies' = each strategy's step cost vs the suite's first (sum); "
+        "'memory' = peak RSS of one real `mimo-bench run` (first strategy and seed, 1 epoch).",
+        epilog="e.g. mimo-bench perf experiments/perf_omniglot_size.toml --rounds 3 --threads 1",
     )
     perf.add_argument(
-        "suite", help="suite file whose problem, net and strategies are timed, e.g. experiments/quick.toml"
+        "suite", help="suite file whose problem, net and strategies are timed, e.g. experiments/perf_omniglot_size.toml"
     )
-    perf.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
+    perf.add_argument(
+        "--only",
+        default="loops,strategies,memory",
+        help="comma-separated sections to measure: loops (floor vs seeds' loop vs mimo-bench's epoch, tracking on "
+        "and off), strategies (step cost vs the first), memory (peak RSS of a run), jobs (a suite with --jobs 1 vs "
+        "2; long) (default: loops,strategies,memory)",
+    )
     perf.add_argument("--rounds", type=int, default=7, help="rounds of interleaved timings (default 7)")
+    perf.add_argument("--steps", type=int, default=20, help="strategies: training steps per timing (default 20)")
+    perf.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="loops: share of every split to train and validate on, evenly spread (default 1: whole epochs)",
+    )
+    perf.add_argument("--threads", type=int, help="CPU threads for torch in this process (default 1, as runs train)")
     perf.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's device")
     perf.add_argument(
         "--search",
@@ -125,6 +154,33 @@ def _parser() -> argparse.ArgumentParser:
         help="instead: time the suite's [search] with --jobs 1 vs 2 for this many trials, and the share of "
         "epochs that median pruning saves on a 20-trial study (fresh temporary stores)",
     )
+
+    report = commands.add_parser(
+        "report",
+        help="analyse an experiment's runs: tables over seeds, Δm%%, significance, Pareto fronts, plots",
+        description="Turn an experiment's runs into a trade-off analysis: per strategy each task's test metrics "
+        "(mean ± std, 95% CI over seeds), Δm% and mean rank against a baseline, paired t-tests over seeds, the "
+        "Pareto set over every run and search trial with each strategy's hypervolume, and plots (Pareto fronts, "
+        "weight trajectories, learning curves, gradient diagnostics). Printed, written to --out, and logged on the "
+        "experiment's latest suite (or study) run: artifacts under report/ and the tables as its description.",
+    )
+    report.add_argument("experiment", nargs="?", help="experiment name (= the suite's name), e.g. glyphs-quick")
+    report.add_argument("--run-id", help="instead of a name: a parent run; the report is logged on that run")
+    report.add_argument("--out", metavar="FOLDER", help="also write summary.md, summary.csv, report.html and PNGs here")
+    report.add_argument(
+        "--baseline",
+        default="sum",
+        help="strategy label that Δm%% and the tests compare against (default sum; "
+        "'single' for the single-task reference)",
+    )
+    report.add_argument(
+        "--pareto-space",
+        choices=["test", "val"],
+        default="test",
+        help="metrics of the Pareto analysis: test, or val at each run's best-val epoch (default test)",
+    )
+    report.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db")
+    report.add_argument("--no-log", action="store_true", help="do not log the report on the parent run")
 
     ui = commands.add_parser(
         "ui",
@@ -140,19 +196,27 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
 
+    if args.jobs < 1:
+        raise MimoBenchError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
     from benchmark.runner import SuiteRunner
     from benchmark.summary import print_summary
 
-    runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force)
+    runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force, threads=args.threads)
     if args.dry_run:
         for spec, action in runner.plan():
             print(f"{spec.name:<40} {action}")
         return 0
-    outcomes = runner.run()
-    print_summary(suite.name, outcomes, runner.problem.tasks)
+    outcomes = runner.run(args.jobs)
+    print_summary(suite.name, outcomes, runner.problem.tasks, per_strategy=runner.report is None)
+    if runner.report is not None:
+        from benchmark.report import print_report
+
+        print_report(runner.report)
     failed = any(o.status == "FAILED" for o in outcomes)
     return EXIT_RUN_FAILED if failed and not args.allow_failures else 0
 
@@ -170,6 +234,11 @@ def _search(args: argparse.Namespace) -> int:
     for result in results:
         best = ", ".join(f"#{t.number} {t.values}" for t in result.best) or "no complete trial"
         print(f"{result.study_name}: {result.trials} trials done; best: {best}")
+    from benchmark.report import print_report, report_at_end
+
+    report = report_at_end(runner.runner.tracker, suite.name)
+    if report is not None:
+        print_report(report)
     if args.export_suite:
         runner.export_suite(results[0], Path(args.export_suite))
         print(f"wrote {args.export_suite}")
@@ -179,16 +248,12 @@ def _search(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
 
+    if args.threads is not None and args.threads < 1:
+        raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
     from benchmark.search import StudyRunner
 
-    StudyRunner(suite, args.storage, show_progress=not args.no_progress).work(args.study)
+    StudyRunner(suite, args.storage, show_progress=not args.no_progress, threads=args.threads).work(args.study)
     return 0
 
 
@@ -228,24 +293,71 @@ def _ui(args: argparse.Namespace) -> int:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--host", args.host, "--port", str(args.port), "--workers", "1"]
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"  # runs, not GenAI
+    print(f"MLflow UI for {uri} at {page} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     os.execve(sys.executable, command, {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     return 0  # not reached
+
+
+def _report(args: argparse.Namespace) -> int:
+    from benchmark.config import check_tracking_uri, default_tracking_uri
+
+    if bool(args.experiment) == bool(args.run_id):
+        raise MimoBenchError(
+            "name an experiment or give --run-id (one of the two), e.g. mimo-bench report glyphs-quick"
+        )
+    uri = args.tracking_uri or default_tracking_uri()
+    check_tracking_uri(uri, "--tracking-uri")
+    from benchmark.report import make_report, print_report
+    from benchmark.tracking import Tracker
+
+    report = make_report(
+        Tracker(uri),
+        args.experiment,
+        args.run_id,
+        args.baseline,
+        args.pareto_space,
+        Path(args.out) if args.out else None,
+        log=not args.no_log,
+    )
+    print_report(report)
+    if args.out:
+        print(f"wrote {args.out}/summary.md, summary.csv, report.html and the plots")
+    return 0
+
+
+PERF_SECTIONS = ("loops", "strategies", "memory", "jobs")
 
 
 def _perf(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
 
+    sections = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in sections if name not in PERF_SECTIONS]
+    if unknown or not sections:
+        raise MimoBenchError(f"perf --only {args.only!r}: choose from {', '.join(PERF_SECTIONS)}, comma-separated")
+    for option, value in (("--rounds", args.rounds), ("--steps", args.steps), ("--threads", args.threads or 1)):
+        if value < 1:
+            raise MimoBenchError(f"perf {option} must be at least 1, got {value}")
+    if not 0 < args.fraction <= 1:
+        raise MimoBenchError(f"perf --fraction must be in (0, 1], got {args.fraction}")
     suite = load_suite(args.suite)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
     if args.search:
         return _perf_search(suite, args.search)
-    from benchmark.perf import report, strategy_step_costs
+    import tempfile
 
-    ratios = strategy_step_costs(suite, args.steps, args.rounds)
-    title = f"{suite.name}: step cost vs {suite.strategies[0].label} ({args.rounds} rounds x {args.steps} steps)"
-    print(report(title, ratios))
+    from benchmark.perf_report import measure
+    from benchmark.runner import DEFAULT_THREADS, set_threads
+
+    set_threads(args.threads or DEFAULT_THREADS)  # as every run trains
+
+    with tempfile.TemporaryDirectory() as directory:
+        for section in PERF_SECTIONS:
+            if section in sections:
+                folder = Path(directory) / section
+                print(measure(section, suite, args.rounds, args.steps, args.fraction, folder), end="\n\n", flush=True)
     return 0
 
 
@@ -271,8 +383,14 @@ def _perf_search(suite, trials: int) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if argv is None:  # the real command: `kill` (SIGTERM) stops it like Ctrl-C, leaving the run resumable
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "run":
             return _run(args)
@@ -284,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "perf":
             return _perf(args)
+        if args.command == "report":
+            return _report(args)
         if args.command in ("strategies", "problems"):
             return _list(args.command.upper())
         return _ui(args)
@@ -293,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mimo-bench: interrupted; the current run is marked KILLED", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stops Python's own complaint at exit)
+        return 0
 
 
 if __name__ == "__main__":

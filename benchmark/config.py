@@ -79,6 +79,7 @@ class Suite:
     tracking_uri: str
     strategies: tuple[StrategyEntry, ...] = field(default=())
     search: Any = None  # a `benchmark.search_space.SearchConfig` when the suite has a [search] table
+    diagnostics: bool = False  # log gradient diagnostics; no part of a run's definition (same numbers)
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,7 @@ class Suite:
             "batch_size": self.batch_size,
             "seeds": list(self.seeds),
             "device": self.device,
+            "diagnostics": self.diagnostics,
             "problem": {"name": self.problem, **self.problem_options},
             "model": self.model,
             "optimizer": self.optimizer,
@@ -180,6 +182,7 @@ TOP_LEVEL = [
     "batch_size",
     "seeds",
     "device",
+    "diagnostics",
     "problem",
     "model",
     "optimizer",
@@ -220,6 +223,7 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
     if len(set(seeds)) != len(seeds):
         raise top.error(f"seeds repeat: {seeds!r}", "seeds")
     device = top.choice("device", "cpu", DEVICES)
+    diagnostics = top.get("diagnostics", bool, False, "true or false (log gradient norms and cosines)")
     problem_name, problem_options, tasks = _problem(path, top.get("problem", dict, {}, "a table"))
     model = _model(path, top.get("model", dict, {}, "a table"))
     optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
@@ -254,6 +258,7 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
         uri,
         strategies,
         search,
+        diagnostics,
     )
 
 

@@ -31,21 +31,27 @@ class Ratio:
     high: float
 
 
-def interleaved(cases: dict[str, Callable[[], float]], baseline: str, rounds: int) -> list[Ratio]:
-    """Run every case once per round in rotating order; ratios are against ``baseline`` of the same round."""
+def timed_rounds(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run every case once per round in rotating order; each case's seconds, round by round."""
     names = list(cases)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
         for offset in range(len(names)):
             name = names[(round_index + offset) % len(names)]
             times[name].append(cases[name]())
-    ratios = []
-    for name in names:
-        per_round = [t / b for t, b in zip(times[name], times[baseline], strict=True)]
-        ratios.append(
-            Ratio(name, statistics.median(times[name]), statistics.median(per_round), min(per_round), max(per_round))
-        )
-    return ratios
+    return times
+
+
+def ratio(times: dict[str, list[float]], case: str, baseline: str) -> Ratio:
+    """``case``'s seconds over ``baseline``'s, round by round: the median and the min-max spread."""
+    per_round = [t / b for t, b in zip(times[case], times[baseline], strict=True)]
+    return Ratio(case, statistics.median(times[case]), statistics.median(per_round), min(per_round), max(per_round))
+
+
+def interleaved(cases: dict[str, Callable[[], float]], baseline: str, rounds: int) -> list[Ratio]:
+    """`timed_rounds`, each case as a ratio to ``baseline`` of the same round."""
+    times = timed_rounds(cases, rounds)
+    return [ratio(times, name, baseline) for name in cases]
 
 
 def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[Ratio]:
@@ -86,13 +92,6 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
 
 def _build(cls: type, params: dict, tasks):
     return cls(tasks, **params)
-
-
-def report(title: str, ratios: list[Ratio], unit: str = "ms/step") -> str:
-    lines = [title, f"{'case':<14} {unit:>10} {'ratio':>7} {'spread':>15}"]
-    for r in ratios:
-        lines.append(f"{r.case:<14} {r.seconds * 1000:>10.2f} {r.median:>7.3f} {f'[{r.low:.3f}, {r.high:.3f}]':>15}")
-    return "\n".join(lines)
 
 
 def search_speed(

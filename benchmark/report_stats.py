@@ -90,7 +90,9 @@ def strategy_table(runs: pd.DataFrame, metrics: Sequence[TaskMetric], prefix: st
             for stat in ("mean", "std", "ci_low", "ci_high"):
                 row[f"{metric.key(prefix)} {stat}"] = summary[stat]
         rows.append(row)
-    return pd.DataFrame(rows).set_index("strategy")
+    columns = ["strategy", "seeds", "failed"]
+    columns += [f"{m.key(prefix)} {stat}" for m in metrics for stat in ("mean", "std", "ci_low", "ci_high")]
+    return pd.DataFrame(rows, columns=columns).set_index("strategy")  # no rows: a search with trials only
 
 
 def delta_m(table: pd.DataFrame, baseline: str, primary: Sequence[TaskMetric], prefix: str = "test") -> pd.Series:

@@ -8,13 +8,14 @@ goes on; Ctrl-C marks the current run KILLED (resumable) and re-raises.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,9 +27,23 @@ from benchmark.plan import RunSpec, expand
 from benchmark.problem import ProblemData
 from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.single_task import SingleTaskTrainers
 from benchmark.summary import summary_markdown
 from benchmark.tracking import Heartbeat, RunLog, Tracker
 from benchmark.train import TrainConfig, Trainer
+
+if TYPE_CHECKING:
+    from benchmark.report import Report
+
+
+DEFAULT_THREADS = 1  # CPU threads per run: kernels' last bits depend on the count, so fix it by default
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` intra-op threads and one inter-op thread (more inter-op threads changed nothing here)."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # refused once inter-op work has started; its count is harmless
+        torch.set_num_interop_threads(1)
 
 
 class StopRun(Exception):
@@ -77,8 +92,11 @@ def model_config(suite: Suite) -> ModelConfig:
     return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
 
 
-def checkpoint(trainer: Trainer, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
-    """The best-val model and strategy state with label maps; loadable with ``weights_only=True``."""
+def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
+    """The best-val model and strategy state with label maps; loadable with ``weights_only=True``.
+
+    With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
+    """
     return {
         "model": trainer.model.state_dict(),
         "strategy": trainer.strategy.state_dict(),
@@ -114,14 +132,19 @@ def run_params(spec: RunSpec) -> dict[str, Any]:
 class SuiteRunner:
     """Runs one suite invocation against one tracking store."""
 
-    def __init__(self, suite: Suite, show_progress: bool = True, force: bool = False):
+    def __init__(self, suite: Suite, show_progress: bool = True, force: bool = False, threads: int | None = None):
+        """``threads``: CPU threads per run (default `DEFAULT_THREADS`, so every run gives the same numbers
+        whatever ``jobs`` and machine; more threads change the last bits of the results)."""
         self.suite = suite
+        self.threads = threads or DEFAULT_THREADS
+        set_threads(self.threads)
         self.device = resolve_device(suite.device)
         self.tracker = Tracker(suite.tracking_uri)
         self.problem = PROBLEMS.get(suite.problem)(**suite.problem_options)
         self.show_progress = show_progress
         self.force = force
         self._data: dict[int, ProblemData] = {}
+        self.report: Report | None = None  # made at the end of `run`
 
     def data(self, seed: int) -> ProblemData:
         if seed not in self._data:
@@ -142,7 +165,8 @@ class SuiteRunner:
                 plan.append((spec, wording[decision.action]))
         return plan
 
-    def run(self) -> list[RunOutcome]:
+    def run(self, jobs: int = 1) -> list[RunOutcome]:
+        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes."""
         suite = self.suite
         experiment_id = self.tracker.experiment(suite.name)
         parent = self.tracker.start_run(
@@ -156,16 +180,33 @@ class SuiteRunner:
         outcomes: list[RunOutcome] = []
         with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
             try:
-                for spec in specs:
-                    outcomes.append(self.run_one(spec, experiment_id, parent.run_id, progress))
+                for outcome in self.train_all(specs, experiment_id, parent.run_id, progress, jobs):
+                    outcomes.append(outcome)
                     progress.end_run()
             except KeyboardInterrupt:
                 parent.describe(summary_markdown(outcomes, self.problem.tasks))
                 parent.finish("KILLED")
                 raise
-        parent.describe(summary_markdown(outcomes, self.problem.tasks))
+        outcomes.sort(key=lambda o: specs.index(o.spec))  # workers end runs out of order
+        summary = summary_markdown(outcomes, self.problem.tasks)
+        parent.describe(summary)
+        from benchmark.report import report_at_end  # matplotlib and scipy only when a suite ends
+
+        self.report = report_at_end(self.tracker, suite.name, parent.run_id)  # replaces the description
         parent.finish("FINISHED" if all(o.status != "FAILED" for o in outcomes) else "FAILED")
         return outcomes
+
+    def train_all(
+        self, specs: list[RunSpec], experiment_id: str, parent_run_id: str, progress: SuiteProgress, jobs: int = 1
+    ) -> Iterator[RunOutcome]:
+        """Each run's outcome as it ends: here in suite order, or from ``jobs`` worker processes (`benchmark.parallel`)."""
+        if jobs > 1:
+            from benchmark.parallel import train_in_workers
+
+            yield from train_in_workers(self, specs, experiment_id, parent_run_id, progress, jobs)
+            return
+        for spec in specs:
+            yield self.run_one(spec, experiment_id, parent_run_id, progress)
 
     def run_one(self, spec: RunSpec, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> RunOutcome:
         def start(ownership: dict[str, str]) -> RunLog:
@@ -204,22 +245,30 @@ class SuiteRunner:
                 strategy_cls = STRATEGIES.get(spec.strategy.name)
                 optimizer = spec.definition["optimizer"]
                 config = TrainConfig(
-                    suite.epochs, suite.batch_size, optimizer["lr"], optimizer["weight_decay"], spec.seed, self.device
+                    suite.epochs,
+                    suite.batch_size,
+                    optimizer["lr"],
+                    optimizer["weight_decay"],
+                    spec.seed,
+                    self.device,
+                    diagnostics=suite.diagnostics,
                 )
-                trainer = Trainer(data, model_config(suite), lambda t: strategy_cls(t, **spec.strategy.params), config)
+                trainer_cls = SingleTaskTrainers if strategy_cls.separate_nets else Trainer
+                trainer = trainer_cls(
+                    data, model_config(suite), lambda t: strategy_cls(t, **spec.strategy.params), config
+                )
                 if decision.action == "resume":
                     trainer.load_state_dict(self.tracker.load_checkpoint(decision.run_id))
                 batches = math.ceil(len(data.train) / suite.batch_size)
                 progress.start_run(spec.name, suite.epochs, batches, done_epochs=trainer.epoch)
                 while trainer.epoch < suite.epochs:
                     metrics = trainer.train_epoch(progress.batch)
-                    log.metrics(metrics, trainer.epoch)
-                    log.save_checkpoint(trainer.state_dict(), trainer.epoch)
+                    log.end_epoch(metrics, trainer.epoch, trainer.state_dict)
                     if after_epoch:
                         after_epoch(trainer.epoch, metrics)
                 test = trainer.test()
                 log.text(repr(trainer.strategy), "strategy.txt")
-                log.metrics({**test, "best_epoch": trainer.best_epoch}, suite.epochs)
+                log.metrics({**test, **trainer.selection_metrics()}, suite.epochs)
                 log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
             except StopRun as stop:
                 log.tags({"stopped": stop.reason})
@@ -238,5 +287,5 @@ class SuiteRunner:
                 progress.log(f"[red]FAILED[/red] {spec.name}: {reason}")
                 return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
         log.finish("FINISHED")
-        best_val = {k: v for k, v in trainer.history[trainer.best_epoch - 1].items() if k.startswith("val/")}
+        best_val = trainer.best_val_metrics()
         return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id, best_val)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import time
@@ -54,13 +53,15 @@ class StudyResult:
 class StudyRunner:
     """Runs the suite's ``[search]``: one study per searched strategy configuration."""
 
-    def __init__(self, suite: Suite, storage: str | None = None, show_progress: bool = True):
+    def __init__(
+        self, suite: Suite, storage: str | None = None, show_progress: bool = True, threads: int | None = None
+    ):
         if suite.search is None:
             raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
         self.suite, self.search = suite, suite.search
         self.storage_url = storage or default_storage(suite.tracking_uri)
         self.storage = open_storage(self.storage_url)
-        self.runner = SuiteRunner(suite, show_progress=show_progress)
+        self.runner = SuiteRunner(suite, show_progress=show_progress, threads=threads)
         self.tasks = self.runner.problem.tasks
         self.seed = suite.seeds[0]
 
@@ -169,11 +170,10 @@ class StudyRunner:
         return len(earlier) >= self.search.trials
 
     def spawn_workers(self, study: optuna.Study, label: str, jobs: int) -> None:
-        """Run ``jobs`` worker processes on this study, each with its share of the CPU threads."""
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        """Run ``jobs`` worker processes on this study (each trains on one CPU thread, as every run does)."""
         command = [sys.executable, "-m", "benchmark.cli", "worker", str(self.suite.path), "--study", label]
         command += ["--storage", self.storage_url, "--tracking-uri", self.suite.tracking_uri]
-        command += ["--threads", str(threads), "--no-progress"]
+        command += ["--no-progress"]
         workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(jobs)]
         total = self.search.trials
         with SuiteProgress(total, enabled=self.runner.show_progress) as progress:

@@ -14,6 +14,8 @@ Two kinds:
 Both return the effective per-task weights (0-d tensors) that the trainer logs as ``weight/<task>``;
 the trainer reads them right after `backward`, before the optimizer step and `after_step`.
 Each epoch the trainer calls `epoch_metrics` (values to log), then `end_epoch`.
+Declared traits (class attributes) tell the runner what a strategy needs: ``separate_nets`` = True
+trains one net per task, each on that task's loss alone (`benchmark.single_task`).
 Strategies never import mlflow or optuna; `search_space` receives a trial-like object with
 ``suggest_float`` / ``suggest_int`` / ``suggest_categorical``.
 """
@@ -51,6 +53,7 @@ class Strategy(torch.nn.Module):
 
     name: ClassVar[str]
     kind: ClassVar[str] = "loss weighting"
+    separate_nets: ClassVar[bool] = False  # True: the runner trains one net per task with this strategy
 
     def __init__(self, tasks: Sequence[TaskSpec]):
         super().__init__()

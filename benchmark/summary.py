@@ -60,7 +60,10 @@ def summary_markdown(outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> 
     return "\n\n".join([counts_line(outcomes), *tables])
 
 
-def print_summary(title: str, outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec]) -> None:
+def print_summary(
+    title: str, outcomes: Sequence[Outcome], tasks: Sequence[TaskSpec], per_strategy: bool = True
+) -> None:
+    """Every run's test metrics, then (``per_strategy``, several seeds) mean ± std per strategy, then counts."""
     from rich.console import Console
 
     from benchmark.progress import summary_table
@@ -69,7 +72,7 @@ def print_summary(title: str, outcomes: Sequence[Outcome], tasks: Sequence[TaskS
     if not console.is_terminal:
         console = Console(width=240)  # piped output: never cut the table to 80 columns
     console.print(summary_table(f"{title}: test metrics per run (best-val epoch)", *run_rows(outcomes, tasks)))
-    if len({o.seed for o in outcomes}) > 1:
+    if per_strategy and len({o.seed for o in outcomes}) > 1:
         console.print(summary_table(f"{title}: mean ± std over seeds", *strategy_rows(outcomes, tasks)))
     console.print(counts_line(outcomes))
     failed = [o for o in outcomes if o.status == "FAILED"]

@@ -99,6 +99,11 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
+def checkpoint_seconds() -> float:
+    """Least seconds between two resume checkpoints of a run (``$MIMO_BENCH_CHECKPOINT_SECONDS``, default 30)."""
+    return float(os.environ.get("MIMO_BENCH_CHECKPOINT_SECONDS", "30"))
+
+
 def retry_budget() -> float:
     return float(os.environ.get("MIMO_BENCH_TRACKING_RETRY_SECONDS", "120"))
 
@@ -229,6 +234,7 @@ class RunLog:
     def __init__(self, client: RetryingClient, run_id: str):
         self.client = client
         self.run_id = run_id
+        self._checkpointed: float | None = None  # monotonic time of the last resume checkpoint
 
     def params(self, params: Mapping[str, Any]) -> None:
         items = [
@@ -262,6 +268,15 @@ class RunLog:
             path = Path(directory) / name
             write(path)
             self.client.log_artifact(self.run_id, str(path), folder or None)
+
+    def end_epoch(self, metrics: Mapping[str, float], epoch: int, state: Callable[[], dict]) -> None:
+        """An epoch's metrics, and the resume state when one is due: after the first epoch, then once
+        `checkpoint_seconds` have passed since the last (a kill loses at most that much training)."""
+        self.metrics(metrics, epoch)
+        now = time.monotonic()
+        if self._checkpointed is None or now - self._checkpointed >= checkpoint_seconds():
+            self.save_checkpoint(state(), epoch)
+            self._checkpointed = now
 
     def save_checkpoint(self, state: dict, epoch: int) -> None:
         """Store the resume state of a run after ``epoch`` (replacing the previous one)."""

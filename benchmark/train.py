@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from benchmark.diagnostics import GradientDiagnostics
 from benchmark.metrics import task_loss, task_metrics
 from benchmark.model import MimoNet, ModelConfig
 from benchmark.problem import ProblemData, Split, TaskSpec
@@ -30,7 +31,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
-    eval_batch_size: int = 2048
+    eval_batch_size: int = 64  # small enough that a conv net's activations stay in cache (BENCHMARKS.md)
+    diagnostics: bool = False  # log task-gradient norms and cosines at the last shared layer
 
 
 class RunFailed(Exception):
@@ -118,7 +120,8 @@ class Trainer:
         self.batch_order = seed_everything(config.seed)
         self.tasks = data.tasks
         self.names = tuple(t.name for t in self.tasks)
-        self.model = MimoNet(data.inputs, self.tasks, model_config).to(self.device)
+        # channels-last conv weights: the same math, faster on CPU (BENCHMARKS.md, "harness overhead")
+        self.model = MimoNet(data.inputs, self.tasks, model_config).to(self.device, memory_format=torch.channels_last)
         self.strategy = make_strategy(self.tasks).to(self.device)
         self.optimizer = torch.optim.Adam(
             [
@@ -132,6 +135,7 @@ class Trainer:
         )
         self.shared_parameters = self.model.shared_parameters()
         self.task_parameters = self.model.task_parameters()
+        self.gradients = GradientDiagnostics(self.names, self.device) if config.diagnostics else None
         self.step_count = 0
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -154,6 +158,8 @@ class Trainer:
             self.step_count,
             self.epoch,
         )
+        if self.gradients is not None:  # before the strategy's backward frees the graph
+            self.gradients.add(losses, self.model.last_shared_layer)
         weights = self.strategy.backward(context)
         weight_vector = torch.stack([weights[n].detach() for n in self.names])
         if not torch.isfinite(weight_vector).all():
@@ -167,6 +173,8 @@ class Trainer:
     def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
         """Train one epoch, validate, keep the best-val state; returns the epoch's metrics."""
         self.epoch += 1
+        if self.gradients is not None:
+            self.gradients.reset()
         zeros = torch.zeros(len(self.tasks), device=self.device)
         totals = _EpochTotals(zeros.clone(), zeros.clone(), names=self.names)
         order = torch.randperm(len(self.train_split), generator=self.batch_order).to(self.device)
@@ -179,6 +187,8 @@ class Trainer:
                 on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
 
         metrics = totals.means()
+        if self.gradients is not None:
+            metrics.update(self.gradients.means())
         val = evaluate(self.model, self.val_split, self.tasks, "val", self.config.eval_batch_size)
         metrics.update(val)
         metrics.update(self.strategy.epoch_metrics())
@@ -219,6 +229,14 @@ class Trainer:
         best = state["best"]
         self.best_score, self.best_epoch, self.best_state = best["score"], best["epoch"], best["state"]
         self.first_val = state["first_val"]
+
+    def best_val_metrics(self) -> dict[str, float]:
+        """The ``val/...`` metrics of the best-val epoch."""
+        return {k: v for k, v in self.history[self.best_epoch - 1].items() if k.startswith("val/")}
+
+    def selection_metrics(self) -> dict[str, float]:
+        """How the model was selected, logged with the test metrics: the best-val epoch."""
+        return {"best_epoch": self.best_epoch}
 
     def test(self) -> dict[str, float]:
         """Test metrics of the best-val state (which the model keeps afterwards)."""

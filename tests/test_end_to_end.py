@@ -58,7 +58,7 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     assert "strategy" in parent.data.tags["mlflow.note.content"]  # the summary is the run's description
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"suite.toml"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"suite.toml", "report"}
 
     runs = nested_runs(client, experiment.experiment_id, parent.info.run_id)
     assert len(runs) == len(STRATEGIES.names()) * 2

@@ -96,7 +96,8 @@ def test_kill_9_mid_suite_then_resume_loses_and_duplicates_nothing(tmp_path, tra
     assert test_metrics == {k: v for k, v in resumed.data.metrics.items() if k.startswith("test/")}
 
 
-def test_ctrl_c_marks_the_run_killed_and_the_next_invocation_resumes(tmp_path, tracking_uri, cache_dir):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_marks_the_run_killed_and_the_next_invocation_resumes(tmp_path, tracking_uri, cache_dir, stop):
     suite = write_suite(tmp_path, "interrupted", strategies=STRATEGY_ENTRIES[:1], epochs=8)
     client = MlflowClient(tracking_uri)
 
@@ -107,7 +108,7 @@ def test_ctrl_c_marks_the_run_killed_and_the_next_invocation_resumes(tmp_path, t
 
     process = start_cli(suite, tracking_uri, cache_dir)
     wait_for(checkpointed, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     assert process.wait(timeout=60) == 130
     (killed,) = runs_by_status(client, "interrupted")["KILLED"]
     assert int(killed.data.tags["killed_at_epoch"]) >= 1
@@ -243,3 +244,20 @@ def test_a_non_finite_loss_ends_the_run_with_the_step():
     with pytest.raises(RunFailed, match="non-finite loss for task\\(s\\) price") as failure:
         trainer.train_epoch()
     assert failure.value.step == 0
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [("0", "3"), ("3600", "1")])
+def test_resume_checkpoints_come_after_the_first_epoch_then_at_most_every_interval(
+    tracking_uri, monkeypatch, seconds, expected
+):
+    from benchmark.tracking import Tracker
+
+    monkeypatch.setenv("MIMO_BENCH_CHECKPOINT_SECONDS", seconds)
+    tracker = Tracker(tracking_uri)
+    log = tracker.start_run(tracker.experiment("checkpoints"), "run", {}, {})
+    for epoch in (1, 2, 3):
+        log.end_epoch({"train/a/loss": 1.0 / epoch}, epoch, lambda epoch=epoch: {"epoch": epoch})
+    run = tracker.client.get_run(log.run_id)
+    assert run.data.tags["checkpoint_epoch"] == expected
+    assert tracker.load_checkpoint(log.run_id) == {"epoch": int(expected)}
+    assert len(tracker.client.get_metric_history(log.run_id, "train/a/loss")) == 3  # metrics every epoch

@@ -178,6 +178,10 @@ def test_two_jobs_on_an_embedded_storage_share_the_budget(kind, tmp_path, tracki
     owners = check_budget_met_once(storage, tracking_uri, 6)
     pids = {owner.rpartition(":")[2] for owner in owners}
     assert 1 <= len(pids) <= 2 and str(coordinator.pid) not in pids, "trials run in the worker processes"
+    client = MlflowClient(tracking_uri)  # the search ends with the report, logged on its study run
+    (study,) = client.search_runs([client.get_experiment_by_name("parallel").experiment_id], "tags.kind = 'study'")
+    assert "report" in {a.path for a in client.list_artifacts(study.info.run_id)}
+    assert "of 6 points (every finished run and search trial)" in study.data.tags["mlflow.note.content"]
 
 
 @pytest.fixture

@@ -1,0 +1,192 @@
+"""`mimo-bench run --jobs K`: a suite's runs trained by K worker processes on this machine.
+
+The parent keeps the suite's one MLflow run and hands each (strategy, seed) run that is not done yet
+to an idle worker over a pipe; the worker claims it exactly as a sequential invocation would
+(`benchmark.claims`), trains it on its own CPU thread(s) and sends the `RunOutcome` back.
+A worker that dies fails only the run it held: the parent marks that run KILLED, so the next
+invocation resumes it, and starts a fresh worker for the rest.  Ctrl-C stops every worker, each of
+which marks its run KILLED.  A run seeds every RNG from its own seed, so its numbers depend only on
+its definition, its seed and its CPU thread count (``--threads``, default 1), never on which process
+or machine runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import socket
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from benchmark.claims import decide
+from benchmark.config import Suite
+from benchmark.plan import RunSpec
+from benchmark.progress import SuiteProgress
+from benchmark.runner import RunOutcome, SuiteRunner
+from benchmark.tracking import RunLog
+
+STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
+
+
+class WorkerProgress(SuiteProgress):
+    """A worker's progress: no bars; its log lines go back to the parent with the outcome."""
+
+    def __init__(self) -> None:
+        super().__init__(1, enabled=False)
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def work(suite: Suite, force: bool, threads: int, experiment_id: str, parent_run_id: str, pipe: Connection) -> None:
+    """A worker process: train each run spec received on ``pipe`` and send back its outcome, until None."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # the parent's stop: KeyboardInterrupt here
+    runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
+    try:
+        while (spec := pipe.recv()) is not None:
+            progress = WorkerProgress()
+            outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
+            pipe.send((outcome, progress.lines))
+    except (KeyboardInterrupt, EOFError):
+        pass  # stopped by the parent (the run in hand is marked KILLED), or the parent is gone
+
+
+@dataclass
+class Worker:
+    """One worker process, its end of the pipe, and the run it is training (None when idle)."""
+
+    process: multiprocessing.process.BaseProcess
+    pipe: Connection
+    spec: RunSpec | None = None
+
+
+def train_in_workers(
+    runner: SuiteRunner,
+    specs: list[RunSpec],
+    experiment_id: str,
+    parent_run_id: str,
+    progress: SuiteProgress,
+    jobs: int,
+) -> Iterator[RunOutcome]:
+    """Each run's outcome as it ends (not in suite order); runs finished earlier are skipped here, unspawned."""
+    todo: deque[RunSpec] = deque()
+    for spec in specs:
+        if decide(runner.tracker.runs_with_key(experiment_id, spec.run_key), runner.force).action == "skip":
+            yield runner.run_one(spec, experiment_id, parent_run_id, progress)
+        else:
+            todo.append(spec)
+    for seed in dict.fromkeys(spec.seed for spec in todo):
+        with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
+            runner.data(seed)  # the workers read the cached data instead of each generating it
+    context = multiprocessing.get_context("spawn")  # torch is not fork-safe
+    arguments = (runner.suite, runner.force, runner.threads, experiment_id, parent_run_id)
+
+    def start() -> Worker:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=work, args=(*arguments, theirs), daemon=True)
+        with _sigint_ignored():  # Ctrl-C reaches the whole process group; only the parent reacts to it
+            process.start()
+        theirs.close()
+        return Worker(process, ours)
+
+    def hand_out(worker: Worker) -> None:
+        worker.spec = todo.popleft() if todo else None
+        with contextlib.suppress(BrokenPipeError):  # it died just now: the next wait finds it and fails this run
+            worker.pipe.send(worker.spec)
+
+    workers = [start() for _ in range(min(jobs, len(todo)))]
+    try:
+        for worker in workers:
+            hand_out(worker)
+        while busy := [w for w in workers if w.spec is not None]:
+            _show_running(progress, busy)
+            ready = wait([w.pipe for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if worker.pipe not in ready and worker.process.sentinel not in ready:
+                    continue
+                try:
+                    outcome, lines = worker.pipe.recv()
+                except EOFError:  # the process died without an answer
+                    worker.process.join()
+                    worker.pipe.close()
+                    workers.remove(worker)
+                    outcome = _died(runner, experiment_id, worker)
+                    progress.log(f"[red]FAILED[/red] {outcome.spec.name}: {outcome.reason}")
+                    yield outcome
+                    if todo:
+                        workers.append(start())
+                        hand_out(workers[-1])
+                    continue
+                for line in lines:
+                    progress.log(line)
+                if outcome.status == "FINISHED":
+                    progress.log(f"{outcome.spec.name}: finished in {outcome.seconds:.0f}s")
+                yield outcome
+                hand_out(worker)
+    finally:
+        _stop(workers)
+
+
+def _show_running(progress: SuiteProgress, busy: list[Worker]) -> None:
+    names = ", ".join(w.spec.name for w in busy)
+    progress.progress.update(progress.suite_bar, status=f"running: {names}")
+
+
+def _died(runner: SuiteRunner, experiment_id: str, worker: Worker) -> RunOutcome:
+    """The outcome of a run whose worker died; its tracked run is marked KILLED so a later invocation resumes it."""
+    reason = f"its worker process died (exit code {worker.process.exitcode}); run the suite again to resume it"
+    owner = f"{socket.gethostname()}:{worker.process.pid}"
+    run_id = ""
+    for run in runner.tracker.runs_with_key(experiment_id, worker.spec.run_key):
+        if run.info.status == "RUNNING" and run.data.tags.get("owner") == owner:
+            run_id = run.info.run_id
+            log = RunLog(runner.tracker.client, run_id)
+            log.tags({"failure_reason": reason})
+            log.finish("KILLED")
+    return RunOutcome(worker.spec, "FAILED", {}, reason, run_id=run_id)
+
+
+def _stop(workers: list[Worker]) -> None:
+    """Let idle workers end, interrupt busy ones (they mark their runs KILLED), and wait for all of them."""
+    for worker in workers:
+        if worker.spec is not None and worker.process.is_alive():
+            worker.process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for worker in workers:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.pipe.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while a child starts, so it inherits the ignore (a spawned Python keeps it)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def suite_wall_time(suite: Suite, jobs: int, threads: int | None = None) -> float:
+    """Wall seconds of ``mimo-bench run`` on ``suite`` with ``jobs`` workers, on a fresh temporary store.
+
+    Spawned workers import the main module: a script that calls this needs ``if __name__ == "__main__"``.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        uri = f"sqlite:///{Path(directory) / 'mlflow.db'}"
+        runner = SuiteRunner(replace(suite, tracking_uri=uri), show_progress=False, threads=threads)
+        for seed in suite.seeds:
+            runner.data(seed)  # generated data is cached on disk: time the training, not the first generation
+        started = time.perf_counter()
+        runner.run(jobs)
+        return time.perf_counter() - started
