@@ -140,9 +140,18 @@ def gradient_diagnostics(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[
     norms = [k for k in grad_keys if k.startswith("grad/norm/")]
     cosines = [k for k in grad_keys if k.startswith("grad/cosine/")]
     colors = _colors(list(dict.fromkeys(runs["label"])))
-    panels = norms + cosines
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, layout="constrained")
-    for axis, key in zip(axes[0], panels, strict=True):
+    rows = [row for row in (norms, cosines) if row]  # norms on top, the pairs' cosines below
+    columns = max(len(row) for row in rows)
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(4.4 * columns, 3.4 * len(rows)), squeeze=False, layout="constrained"
+    )
+    for axis in axes.flat[len(rows[0]) : columns]:  # a shorter first row leaves blanks
+        axis.set_visible(False)
+    if len(rows) > 1:
+        for axis in axes[1][len(rows[1]) :]:
+            axis.set_visible(False)
+    placed = [(axes[r][c], key) for r, row in enumerate(rows) for c, key in enumerate(row)]
+    for axis, key in placed:
         for label, curve in _mean_curves(history, runs, key).items():
             axis.plot(curve.index, curve.to_numpy(), color=colors[label], label=label)
         if key in cosines:
