@@ -26,8 +26,10 @@ from pathlib import Path
 
 from benchmark.claims import decide
 from benchmark.config import Suite
+from benchmark.errors import PluginError
 from benchmark.plan import RunSpec
 from benchmark.progress import SuiteProgress
+from benchmark.registries import STRATEGIES
 from benchmark.runner import RunOutcome, SuiteRunner
 from benchmark.tracking import RunLog
 
@@ -58,6 +60,15 @@ def work(suite: Suite, force: bool, threads: int, experiment_id: str, parent_run
         pass  # stopped by the parent (the run in hand is marked KILLED), or the parent is gone
 
 
+def expected_cost(runner: SuiteRunner, spec: RunSpec) -> int:
+    """A run's cost in nets to train: the number of tasks for a strategy with separate nets, else 1."""
+    try:
+        separate = STRATEGIES.get(spec.strategy.name).separate_nets
+    except PluginError:  # a broken plugin fails at once in its worker
+        return 0
+    return len(runner.problem.tasks) if separate else 1
+
+
 @dataclass
 class Worker:
     """One worker process, its end of the pipe, and the run it is training (None when idle)."""
@@ -82,6 +93,7 @@ def train_in_workers(
             yield runner.run_one(spec, experiment_id, parent_run_id, progress)
         else:
             todo.append(spec)
+    todo = deque(sorted(todo, key=lambda spec: -expected_cost(runner, spec)))  # longest first: no straggler at the end
     for seed in dict.fromkeys(spec.seed for spec in todo):
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
             runner.data(seed)  # the workers read the cached data instead of each generating it

@@ -19,6 +19,7 @@ import torch
 from benchmark.config import Suite
 from benchmark.registries import PROBLEMS, STRATEGIES
 from benchmark.runner import model_config, resolve_device
+from benchmark.single_task import restrict
 from benchmark.train import TrainConfig, Trainer, to_device
 
 
@@ -58,36 +59,41 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
     """Seconds per training step of each of the suite's strategy configurations, vs its first one.
 
     The first configuration is the baseline (``sum`` in the shipped suites); every configuration
-    trains the suite's net on the same in-memory batch of its problem.
+    trains the suite's net on the same in-memory batch of its problem.  A strategy with separate
+    nets (``single``) steps each task's net once per step, as it trains.
     """
     data = PROBLEMS.get(suite.problem)(**suite.problem_options).load(suite.seeds[0])
     config = TrainConfig(
         1, suite.batch_size, suite.optimizer["lr"], seed=suite.seeds[0], device=resolve_device(suite.device)
     )
     batch = data.train.subset(torch.arange(min(suite.batch_size, len(data.train))))
-    trainers = {}
+    trainers: dict[str, list[Trainer]] = {}
     for entry in suite.strategies:
         cls = STRATEGIES.get(entry.name)
         make = functools.partial(_build, cls, entry.params)
-        trainers[entry.label] = Trainer(data, model_config(suite), make, config)
-        trainers[entry.label].step(to_device(batch, trainers[entry.label].device))  # warm-up
+        views = [restrict(data, task) for task in data.tasks] if cls.separate_nets else [data]
+        trainers[entry.label] = [Trainer(view, model_config(suite), make, config) for view in views]
+        for trainer in trainers[entry.label]:
+            trainer.step(to_device(batch, trainer.device))  # warm-up
 
-    def timed(trainer: Trainer) -> Callable[[], float]:
+    def timed(parts: list[Trainer]) -> Callable[[], float]:
         def run() -> float:
-            local = to_device(batch, trainer.device)
-            if trainer.device.type == "cuda":
+            device = parts[0].device
+            local = to_device(batch, device)
+            if device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
             for _ in range(steps):
-                trainer.step(local)
-            if trainer.device.type == "cuda":
+                for trainer in parts:
+                    trainer.step(local)
+            if device.type == "cuda":
                 torch.cuda.synchronize()
             return (time.perf_counter() - started) / steps
 
         return run
 
     baseline = suite.strategies[0].label
-    return interleaved({name: timed(trainer) for name, trainer in trainers.items()}, baseline, rounds)
+    return interleaved({name: timed(parts) for name, parts in trainers.items()}, baseline, rounds)
 
 
 def _build(cls: type, params: dict, tasks):
