@@ -4,7 +4,7 @@ Tables (per-strategy mean ± std and 95% CI over seeds, Δm% and mean rank again
 paired tests), the Pareto set with each strategy's hypervolume, and plots; printed, written to
 a folder (summary.md, summary.csv, report.html, PNGs) and logged on the parent run.
 Statistics live in `benchmark.report_stats`, reading in `benchmark.report_data`, figures in
-`benchmark.report_plots`, the page in `benchmark.report_page`.
+`benchmark.report_plots`, the tables as text in `benchmark.report_tables`, the page in `benchmark.report_page`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import pandas as pd
 from benchmark import report_plots
 from benchmark.errors import one_line
 from benchmark.report_data import ExperimentRuns, best_epoch_values, histories, history_keys, load_runs
-from benchmark.report_page import Section, html_page, markdown_page, print_sections
+from benchmark.report_page import html_page, markdown_page, print_sections
 from benchmark.report_stats import (
     MIN_PAIRS,
-    REFERENCE_MARGIN,
     delta_m,
     hypervolume,
     mean_rank,
@@ -34,9 +33,9 @@ from benchmark.report_stats import (
     strategy_table,
     to_minimization,
 )
+from benchmark.report_tables import headline, sections
 from benchmark.tracking import RunLog, Tracker
 
-SPACES = ("test", "val")
 FIGURES = {
     "pareto.png": "Pareto fronts per pair of tasks",
     "weights.png": "Loss weight trajectories",
@@ -108,110 +107,6 @@ def _notes(source: ExperimentRuns, baseline: str, tests: pd.DataFrame) -> list[s
     return notes
 
 
-def sections(report: Report, full: bool = True) -> list[Section]:
-    """The report as titled tables and notes, rendered to terminal, Markdown and HTML alike
-    (``full`` False, for the terminal's width: only each task's primary metric, no table of every run)."""
-    primary, table = report.source.primary, report.table
-    shown = report.source.metrics if full else primary
-    significant = {(r["strategy"], r["task"]) for _, r in report.tests.iterrows() if r["significant"]}
-    columns = ["strategy", "seeds", "failed", *(m.title for m in shown), "Δm%", "mean rank"]
-    rows = []
-    for label, row in table.astype(object).iterrows():
-        cells = [
-            f"{label} (baseline)" if label == report.baseline else str(label),
-            str(row["seeds"]),
-            str(row["failed"]),
-        ]
-        for metric in shown:
-            marker = "*" if metric in primary and (label, metric.task) in significant else ""
-            cells.append(_cell(row, metric.key()) + marker)
-        cells += [_number(row["Δm%"], "+.1f"), _number(row["mean rank"], ".2f")]
-        rows.append(cells)
-    result = [
-        Section(
-            f"Test metrics per strategy over seeds: mean ± std (95% CI); * differs from {report.baseline} "
-            "(paired t-test over seeds, Holm-adjusted p < 0.05)",
-            columns,
-            rows,
-        )
-    ]
-    if len(report.tests):
-        test_rows = [
-            [
-                r["strategy"],
-                f"{r['task']} {r['metric']}",
-                str(r["pairs"]),
-                _number(r["mean difference"], ".4g"),
-                _number(r["p"], ".3g"),
-                _number(r["p (Holm)"], ".3g"),
-                "yes" if r["significant"] else "no",
-            ]
-            for _, r in report.tests.iterrows()
-        ]
-        result.append(
-            Section(
-                f"Paired tests against {report.baseline} (test, primary metric per task)",
-                ["strategy", "metric", "paired seeds", "mean difference", "p", "p (Holm)", "significant"],
-                test_rows,
-            )
-        )
-    if len(report.hypervolumes):
-        hv_rows = [
-            [str(label), str(r["points"]), str(r["on front"]), f"{r['hypervolume']:.3f}"]
-            for label, r in report.hypervolumes.astype(object).iterrows()
-        ]
-        front = int(report.points["on_front"].sum())
-        result.append(
-            Section(
-                f"Pareto analysis ({report.space} metrics, primary metric per task)",
-                ["strategy", "points", "on the front", "hypervolume"],
-                hv_rows,
-                [
-                    f"{front} of {len(report.points)} points (every finished run and search trial) are non-dominated.",
-                    "Hypervolume: the volume each strategy's points dominate, with every axis scaled so the best "
-                    "observed value is 0 and the reference point is 1 (1.0 = the whole box).",
-                    f"Reference point: each task's worst observed value pushed {REFERENCE_MARGIN:.0%} of its range "
-                    "further: " + ", ".join(f"{k} = {v:.4g}" for k, v in report.reference.items()) + ".",
-                ],
-            )
-        )
-    if full:
-        runs = report.source.runs
-        run_rows = [
-            [
-                str(r["label"]),
-                str(r["seed"]),
-                str(r["status"]),
-                *(_number(r[m.key()], ".4g") for m in primary),
-                str(r["run_id"])[:8],
-            ]
-            for _, r in runs.astype(object).iterrows()
-        ]
-        result.append(
-            Section(
-                "Every run (the latest per strategy and seed)",
-                ["strategy", "seed", "status", *(m.title for m in primary), "run"],
-                run_rows,
-            )
-        )
-    if report.notes:
-        result.append(Section("Notes", [], [], report.notes))
-    return result
-
-
-def _cell(row: pd.Series, key: str) -> str:
-    mean, std = row[f"{key} mean"], row[f"{key} std"]
-    if math.isnan(mean):
-        return "-"
-    if math.isnan(std):
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ± {std:.2g} ({row[f'{key} ci_low']:.4g}–{row[f'{key} ci_high']:.4g})"
-
-
-def _number(value: float, spec: str) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
 def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
     """summary.md, summary.csv, the PNGs and report.html (images inline, opens offline) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -259,21 +154,6 @@ def publish(report: Report, tracker: Tracker, files: list[Path], run_id: str) ->
 def _metric_safe(label: str) -> str:
     """A strategy label as an MLflow metric-name part (letters, digits, ``_ - .`` and spaces)."""
     return "".join(c if c.isalnum() or c in "_-. " else "_" for c in label)
-
-
-def headline(report: Report) -> str:
-    """One line: the best strategy by Δm% and by mean rank, and who is on the Pareto front."""
-    table = report.table.drop(index=report.baseline, errors="ignore")
-    parts = []
-    if table["Δm%"].notna().any():
-        best = table["Δm%"].idxmax()
-        parts.append(f"best Δm% vs {report.baseline}: {best} ({table.loc[best, 'Δm%']:+.1f}%)")
-    if report.table["mean rank"].notna().any():
-        parts.append(f"best mean rank: {report.table['mean rank'].idxmin()}")
-    if len(report.hypervolumes):
-        front = report.hypervolumes[report.hypervolumes["on front"] > 0]
-        parts.append("on the Pareto front: " + ", ".join(f"{k} ({v})" for k, v in front["on front"].items()))
-    return f"{report.source.experiment}: " + "; ".join(parts)
 
 
 def make_report(
