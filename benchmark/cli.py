@@ -193,13 +193,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _at_least_one(option: str, value: int | None, command: str = "") -> None:
+    """A count option (``--jobs``, ``--threads``, ...) below 1 is a usage error; None means its default."""
+    if value is not None and value < 1:
+        raise MimoBenchError(f"{command}{option} must be at least 1, got {value}")
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
 
-    if args.jobs < 1:
-        raise MimoBenchError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.threads is not None and args.threads < 1:
-        raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
+    _at_least_one("--jobs", args.jobs)
+    _at_least_one("--threads", args.threads)
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
@@ -227,8 +231,7 @@ def _search(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     from benchmark.search import StudyRunner
 
-    if args.jobs < 1:
-        raise MimoBenchError(f"--jobs must be at least 1, got {args.jobs}")
+    _at_least_one("--jobs", args.jobs)
     runner = StudyRunner(suite, args.storage, show_progress=not args.no_progress)
     results = runner.run(args.jobs)
     for result in results:
@@ -248,8 +251,7 @@ def _search(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
 
-    if args.threads is not None and args.threads < 1:
-        raise MimoBenchError(f"--threads must be at least 1, got {args.threads}")
+    _at_least_one("--threads", args.threads)
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     from benchmark.search import StudyRunner
 
@@ -336,9 +338,8 @@ def _perf(args: argparse.Namespace) -> int:
     unknown = [name for name in sections if name not in PERF_SECTIONS]
     if unknown or not sections:
         raise MimoBenchError(f"perf --only {args.only!r}: choose from {', '.join(PERF_SECTIONS)}, comma-separated")
-    for option, value in (("--rounds", args.rounds), ("--steps", args.steps), ("--threads", args.threads or 1)):
-        if value < 1:
-            raise MimoBenchError(f"perf {option} must be at least 1, got {value}")
+    for option, value in (("--rounds", args.rounds), ("--steps", args.steps), ("--threads", args.threads)):
+        _at_least_one(option, value, "perf ")
     if not 0 < args.fraction <= 1:
         raise MimoBenchError(f"perf --fraction must be in (0, 1], got {args.fraction}")
     suite = load_suite(args.suite)

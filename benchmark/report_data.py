@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmark.errors import MimoBenchError, did_you_mean
 from benchmark.report_stats import TaskMetric, find_metrics, primary_metrics
-from benchmark.tracking import Tracker
+from benchmark.tracking import Tracker, best_epoch_for
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
 
@@ -138,17 +138,13 @@ def history_keys(runs: pd.DataFrame, tasks: list[str], primary: list[TaskMetric]
 
 
 def best_epoch_values(tracker: Tracker, points: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``points`` with each listed ``val/<task>/<metric>`` replaced by its value at the best-val epoch
-    (the task's own ``best_epoch/<task>`` where separate nets chose their own, else ``best_epoch``)."""
+    """``points`` with each listed ``val/<task>/<metric>`` replaced by its value at the run's best-val
+    epoch for that task (`benchmark.tracking.best_epoch_for`)."""
     history = histories(tracker, points["run_id"].tolist(), keys)
     updated = points.copy()
+    rows = points.to_dict("records")
     for key in keys:
-        task = key.split("/")[1]
-        own = f"best_epoch/{task}"
-        best = points["best_epoch"]
-        if own in points:
-            best = points[own].fillna(best)
-        wanted = dict(zip(points["run_id"], best, strict=True))
+        wanted = {row["run_id"]: best_epoch_for(row, key) for row in rows}
         chosen = history[(history["key"] == key) & (history["step"] == history["run_id"].map(wanted))]
         updated[key] = updated["run_id"].map(chosen.set_index("run_id")["value"])
     return updated

@@ -30,7 +30,7 @@ from benchmark.runner import StopRun, SuiteRunner, run_tags
 from benchmark.search_plot import plot_trials
 from benchmark.search_space import LR_RANGE, NarrowedTrial
 from benchmark.storages import default_storage, open_storage
-from benchmark.tracking import RunLog
+from benchmark.tracking import RunLog, best_epoch_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -361,10 +361,10 @@ def _direction(task, metric: str) -> str:
 
 def best_val_metrics(client, run_id: str) -> dict[str, float]:
     """A finished run's val metrics at its best-val epoch, read back from MLflow."""
-    run = client.get_run(run_id)
-    epoch = int(run.data.metrics["best_epoch"])
+    metrics = client.get_run(run_id).data.metrics
     values = {}
-    for key in run.data.metrics:
+    for key in metrics:
         if key.startswith("val/"):
+            epoch = best_epoch_for(metrics, key)
             values[key] = next(m.value for m in client.get_metric_history(run_id, key) if m.step == epoch)
     return values

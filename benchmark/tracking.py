@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -90,6 +91,13 @@ def versions() -> dict[str, str]:
         "torch_threads": str(torch.get_num_threads()),  # CPU results differ in the last bits across thread counts
         "mlflow.source.git.commit": git_commit(),
     }
+
+
+def best_epoch_for(metrics: Mapping[str, float], key: str) -> int:
+    """The epoch at which a run's ``val/<task>/<metric>`` ``key`` counts: the task's own
+    ``best_epoch/<task>`` where separate nets chose their own (``single``), else the run's ``best_epoch``."""
+    own = metrics.get(f"best_epoch/{key.split('/')[1]}")
+    return int(metrics["best_epoch"] if own is None or math.isnan(own) else own)
 
 
 def artifact_root(uri: str) -> str | None:
