@@ -15,7 +15,7 @@ from benchmark.problem import InputSpec, TaskSpec
 class ModelConfig:
     """Widths of every part; the suite's ``[model]`` table sets these keys."""
 
-    conv_channels: tuple[int, ...] = (16, 32)  # one conv3x3-ReLU-maxpool block per entry
+    conv_channels: tuple[int, ...] = (16, 32)  # one conv3x3-ReLU-maxpool block per entry (see ImageEncoder)
     image_pool: int = 2  # adaptive average pool to image_pool x image_pool before flattening
     sequence_hidden: int = 64  # GRU hidden size
     vector_hidden: tuple[int, ...] = (128,)  # MLP widths for vector inputs
@@ -35,12 +35,19 @@ def _mlp(sizes: Sequence[int], dropout: float) -> list[nn.Module]:
 
 
 class ImageEncoder(nn.Module):
+    """Conv3x3-ReLU-maxpool blocks, then an adaptive average pool.
+
+    Each block runs its max-pool before its ReLU: ReLU is monotone, so ``relu(max(x)) == max(relu(x))``
+    exactly, and the pool's gradient goes to the same (first) maximum, so outputs and gradients are
+    bit-identical to conv-ReLU-pool while the ReLU touches a quarter of the values.
+    """
+
     def __init__(self, spec: InputSpec, config: ModelConfig):
         super().__init__()
         channels = [spec.shape[0], *config.conv_channels]
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.MaxPool2d(2), nn.ReLU()]
         blocks += [nn.AdaptiveAvgPool2d(config.image_pool), nn.Flatten()]
         self.net = nn.Sequential(*blocks)
         self.out_features = channels[-1] * config.image_pool**2

@@ -59,3 +59,27 @@ def test_uint8_images_are_scaled_to_unit_range():
     images = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
     encoder = model.encoders["image"]
     assert torch.allclose(encoder(images), encoder.net(images.float() / 255))
+
+
+def test_pool_before_relu_is_bit_identical_to_conv_relu_pool():
+    """The image blocks pool before their ReLU (cheaper); outputs and gradients equal conv-ReLU-pool exactly."""
+    torch.manual_seed(0)
+    encoder = MimoNet(INPUTS[:1], TASKS, ModelConfig(conv_channels=(4, 8))).encoders["image"]
+    convs = [m for m in encoder.net if isinstance(m, torch.nn.Conv2d)]
+    seeds_order = torch.nn.Sequential(
+        *[m for conv in convs for m in (conv, torch.nn.ReLU(), torch.nn.MaxPool2d(2))], *list(encoder.net)[-2:]
+    )
+    images = torch.zeros(6, 1, 16, 16, dtype=torch.uint8)  # flat background: tied maxima, as in glyphs
+    images[:, :, 4:12, 6:9] = torch.randint(0, 256, (6, 1, 8, 3), dtype=torch.uint8)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        encoder.to(memory_format=layout)
+        gradients = []
+        for forward in (encoder, lambda x: seeds_order(x.float() / 255)):
+            encoder.zero_grad()
+            out = forward(images)
+            (out * torch.linspace(-1, 1, out.shape[1])).sum().backward()
+            gradients.append((out.detach(), [conv.weight.grad.clone() for conv in convs]))
+        (ours, our_grads), (seeds, seeds_grads) = gradients
+        assert torch.equal(ours, seeds)
+        assert all(torch.equal(a, b) for a, b in zip(our_grads, seeds_grads, strict=True))
+        assert all(g.abs().sum() > 0 for g in our_grads)
