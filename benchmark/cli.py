@@ -207,6 +207,10 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
+    if args.jobs > 1 and not args.dry_run:
+        from benchmark.worker_processes import start_worker_server
+
+        start_worker_server()  # the workers' imports now, beside this process's own
     from benchmark.runner import SuiteRunner
     from benchmark.summary import print_summary
 

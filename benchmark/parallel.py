@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import socket
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 
 from benchmark.claims import decide
 from benchmark.config import Suite
@@ -32,6 +31,7 @@ from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import RunOutcome, SuiteRunner
 from benchmark.tracking import RunLog
+from benchmark.worker_processes import sigint_ignored, start_worker_server, worker_context
 
 STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
 
@@ -47,11 +47,21 @@ class WorkerProgress(SuiteProgress):
         self.lines.append(message)
 
 
-def work(suite: Suite, force: bool, threads: int, experiment_id: str, parent_run_id: str, pipe: Connection) -> None:
+def work(
+    suite: Suite,
+    force: bool,
+    threads: int,
+    experiment_id: str,
+    parent_run_id: str,
+    environment: dict[str, str],
+    pipe: Connection,
+) -> None:
     """A worker process: train each run spec received on ``pipe`` and send back its outcome, until None."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # the parent's stop: KeyboardInterrupt here
-    runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
+    os.environ.clear()  # the parent's environment now, not the one the fork server started with
+    os.environ.update(environment)
     try:
+        runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
         while (spec := pipe.recv()) is not None:
             progress = WorkerProgress()
             outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
@@ -97,13 +107,14 @@ def train_in_workers(
     for seed in dict.fromkeys(spec.seed for spec in todo):
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
             runner.data(seed)  # the workers read the cached data instead of each generating it
-    context = multiprocessing.get_context("spawn")  # torch is not fork-safe
-    arguments = (runner.suite, runner.force, runner.threads, experiment_id, parent_run_id)
+    context = worker_context()
+    start_worker_server()
+    arguments = (runner.suite, runner.force, runner.threads, experiment_id, parent_run_id, dict(os.environ))
 
     def start() -> Worker:
         ours, theirs = context.Pipe()
         process = context.Process(target=work, args=(*arguments, theirs), daemon=True)
-        with _sigint_ignored():  # Ctrl-C reaches the whole process group; only the parent reacts to it
+        with sigint_ignored():  # Ctrl-C reaches the whole process group; only the parent reacts to it
             process.start()
         theirs.close()
         return Worker(process, ours)
@@ -177,28 +188,3 @@ def _stop(workers: list[Worker]) -> None:
             worker.process.kill()
             worker.process.join()
         worker.pipe.close()
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while a child starts, so it inherits the ignore (a spawned Python keeps it)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def suite_wall_time(suite: Suite, jobs: int, threads: int | None = None) -> float:
-    """Wall seconds of ``mimo-bench run`` on ``suite`` with ``jobs`` workers, on a fresh temporary store.
-
-    Spawned workers import the main module: a script that calls this needs ``if __name__ == "__main__"``.
-    """
-    with tempfile.TemporaryDirectory() as directory:
-        uri = f"sqlite:///{Path(directory) / 'mlflow.db'}"
-        runner = SuiteRunner(replace(suite, tracking_uri=uri), show_progress=False, threads=threads)
-        for seed in suite.seeds:
-            runner.data(seed)  # generated data is cached on disk: time the training, not the first generation
-        started = time.perf_counter()
-        runner.run(jobs)
-        return time.perf_counter() - started

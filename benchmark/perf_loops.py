@@ -11,6 +11,7 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -218,20 +219,43 @@ def timed(epoch: Callable[[], float]) -> float:
     return time.perf_counter() - started
 
 
-def peak_memory(suite: Suite, folder: Path) -> int:
-    """Peak RSS in bytes of one real `mimo-bench run` (subprocess): the suite's first strategy and seed, 1 epoch."""
-    first = suite.resolved()["strategies"][0]
-    store = folder / "mlflow.db"
-    variant = {**suite.resolved(), "epochs": 1, "seeds": [suite.seeds[0]], "strategies": [first]}
+@dataclass
+class SuiteRun:
+    """What one `mimo-bench run` subprocess took."""
+
+    seconds: float  # wall time, start-up and report included
+    peak_rss: int  # bytes, of the parent process (its --jobs workers not included)
+
+
+def run_suite(document: dict, folder: Path, *options: str) -> SuiteRun:
+    """`mimo-bench run` on the suite ``document`` in a subprocess, on a fresh SQLite store in a new folder under ``folder``."""
+    folder = Path(tempfile.mkdtemp(dir=folder))
     path = folder / "suite.toml"
-    path.write_text(to_toml({**variant, "tracking": {"uri": f"sqlite:///{store}"}}))
+    path.write_text(to_toml({**document, "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"}}))
     log = folder / "run.log"
     with log.open("w") as output:
-        command = [sys.executable, "-m", "benchmark.cli", "run", str(path), "--no-progress"]
+        command = [sys.executable, "-m", "benchmark.cli", "run", str(path), "--no-progress", *options]
+        started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        tail = log.read_text()[-2000:]
-        raise MimoBenchError(f"perf: the memory run of {suite.path} exited {process.returncode}: {tail}")
-    return usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        seconds = time.perf_counter() - started
+    if (code := os.waitstatus_to_exitcode(status)) != 0:
+        raise MimoBenchError(
+            f"perf: `mimo-bench run {path} {' '.join(options)}` exited {code}: {log.read_text()[-2000:]}"
+        )
+    return SuiteRun(seconds, usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024))
+
+
+def peak_memory(suite: Suite, folder: Path) -> int:
+    """Peak RSS in bytes of one real `mimo-bench run`: the suite's first strategy and seed, 1 epoch."""
+    first = suite.resolved()["strategies"][0]
+    variant = {**suite.resolved(), "epochs": 1, "seeds": [suite.seeds[0]], "strategies": [first]}
+    return run_suite(variant, folder).peak_rss
+
+
+def suite_wall_time(suite: Suite, jobs: int, folder: Path) -> float:
+    """Wall seconds of `mimo-bench run --jobs {jobs}` on ``suite``, as a user runs it (data cache filled first)."""
+    problem = PROBLEMS.get(suite.problem)(**suite.problem_options)
+    for seed in suite.seeds:
+        problem.load(seed)  # generated data is cached on disk: time the suite, not the first generation
+    return run_suite(suite.resolved(), folder, "--jobs", str(jobs)).seconds

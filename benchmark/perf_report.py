@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -85,17 +86,18 @@ def memory_line(suite_name: str, peak_bytes: int) -> str:
     )
 
 
-def jobs_table(suite: Suite, rounds: int) -> str:
+def jobs_table(suite: Suite, rounds: int, folder: Path) -> str:
     """Wall time of the suite's strategies x 2 seeds with ``--jobs 2`` vs ``--jobs 1`` (whole suites, twice a round)."""
-    from benchmark.parallel import suite_wall_time
+    from benchmark.perf_loops import suite_wall_time
 
     seeds = (*suite.seeds, *(s for s in range(max(suite.seeds) + 1, max(suite.seeds) + 3)))[:2]
     variant = replace(suite, seeds=seeds)
-    cases = {"--jobs 1": lambda: suite_wall_time(variant, 1), "--jobs 2": lambda: suite_wall_time(variant, 2)}
+    cases = {f"--jobs {jobs}": functools.partial(suite_wall_time, variant, jobs, folder) for jobs in (1, 2)}
     times = timed_rounds(cases, rounds)
     title = (
         f"{suite.name}: wall time of {len(suite.strategies)} strategies x seeds {list(seeds)}, {variant.epochs} "
-        f"epochs each, fresh store ({rounds} rounds, 1 thread per run)"
+        f"epochs each: `mimo-bench run` subprocesses, start-up and report included, fresh store "
+        f"({rounds} rounds, 1 thread per run)"
     )
     rows = [(ratio(times, "--jobs 1", "--jobs 1"), None), (ratio(times, "--jobs 2", "--jobs 1"), JOBS_2_VS_1)]
     return table(title, rows, "s/suite", 1.0)
@@ -108,7 +110,7 @@ def measure(section: str, suite: Suite, rounds: int, steps: int, fraction: float
 
     folder.mkdir()
     if section == "jobs":
-        return jobs_table(suite, rounds)
+        return jobs_table(suite, rounds, folder)
     setting = f"{rounds} rounds, {suite.device}, {torch.get_num_threads()} thread(s)"
     if section == "memory":
         LoopSetup.from_suite(suite)  # fills the data cache first, so the run reads it as any later run does
