@@ -55,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list what would run, resume or be skipped; train nothing")
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even if some runs failed (default: exit 1)")
     run.add_argument(
-        "--jobs", type=int, default=1, help="train this many runs at once, each in its own process (default 1)"
+        "--jobs",
+        type=_jobs,
+        default=1,
+        help="train this many runs at once, each in its own worker process (default 1: in this process); 'auto': "
+        "one per usable CPU core (divided by --threads) on CPU, 1 on CUDA",
     )
     run.add_argument(
         "--threads",
@@ -193,6 +197,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _jobs(value: str) -> int | None:
+    """``--jobs``: a count, or 'auto' (None: `benchmark.worker_processes.auto_jobs` decides)."""
+    if value == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {value!r}") from None
+
+
 def _at_least_one(option: str, value: int | None, command: str = "") -> None:
     """A count option (``--jobs``, ``--threads``, ...) below 1 is a usage error; None means its default."""
     if value is not None and value < 1:
@@ -207,10 +221,10 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
-    if args.jobs > 1 and not args.dry_run:
-        from benchmark.worker_processes import start_worker_server
+    from benchmark.worker_processes import resolve_jobs, start_worker_server
 
-        start_worker_server()  # the workers' imports now, beside this process's own
+    if not args.dry_run and resolve_jobs(args.jobs, args.threads, suite.device) > 1:
+        start_worker_server()  # the workers' imports now, beside this process's own ('auto' device: as on CPU)
     from benchmark.runner import SuiteRunner
     from benchmark.summary import print_summary
 

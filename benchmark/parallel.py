@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING
 
 from benchmark.claims import decide
 from benchmark.config import Suite
@@ -31,20 +32,50 @@ from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import RunOutcome, SuiteRunner
 from benchmark.tracking import RunLog
-from benchmark.worker_processes import sigint_ignored, start_worker_server, worker_context
+from benchmark.worker_processes import sigint_ignored, start_worker_server, stop_with_parent, worker_context
+
+if TYPE_CHECKING:
+    import torch
 
 STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
 
 
-class WorkerProgress(SuiteProgress):
-    """A worker's progress: no bars; its log lines go back to the parent with the outcome."""
+class StopRequest:
+    """A worker's stop (SIGTERM from the parent, or the parent's death), taken at a safe point.
+
+    While a run trains, the request is held until the next batch, so the KeyboardInterrupt that marks
+    the run KILLED never lands inside a write to the tracking store (SQLite left a lock behind
+    then); between runs it interrupts at once.
+    """
 
     def __init__(self) -> None:
+        self.requested = False
+        self.training = False
+
+    def __call__(self, *signal_info: object) -> None:  # the SIGTERM handler
+        self.requested = True
+        if not self.training:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+class WorkerProgress(SuiteProgress):
+    """A worker's progress: no bars; its log lines go back to the parent with the outcome; each batch
+    is where a stop request is taken."""
+
+    def __init__(self, stop: StopRequest) -> None:
         super().__init__(1, enabled=False)
         self.lines: list[str] = []
+        self.stop = stop
 
     def log(self, message: str) -> None:
         self.lines.append(message)
+
+    def batch(self, epoch: int, batch_index: int, losses: dict[str, torch.Tensor]) -> None:
+        self.stop.check()
 
 
 def work(
@@ -57,15 +88,23 @@ def work(
     pipe: Connection,
 ) -> None:
     """A worker process: train each run spec received on ``pipe`` and send back its outcome, until None."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # the parent's stop: KeyboardInterrupt here
+    stop = StopRequest()
+    signal.signal(signal.SIGTERM, stop)  # the parent's stop
+    stop_with_parent()  # ... and its death
     os.environ.clear()  # the parent's environment now, not the one the fork server started with
     os.environ.update(environment)
     try:
         runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
         while (spec := pipe.recv()) is not None:
-            progress = WorkerProgress()
-            outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
+            progress = WorkerProgress(stop)
+            stop.training = True
+            stop.check()  # a stop that came while the run was handed over
+            try:
+                outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
+            finally:
+                stop.training = False
             pipe.send((outcome, progress.lines))
+            stop.check()
     except (KeyboardInterrupt, EOFError):
         pass  # stopped by the parent (the run in hand is marked KILLED), or the parent is gone
 
@@ -96,13 +135,17 @@ def train_in_workers(
     progress: SuiteProgress,
     jobs: int,
 ) -> Iterator[RunOutcome]:
-    """Each run's outcome as it ends (not in suite order); runs finished earlier are skipped here, unspawned."""
+    """Each run's outcome as it ends (not in suite order); runs finished earlier are skipped here, unspawned,
+    and a single run left to train is trained here."""
     todo: deque[RunSpec] = deque()
     for spec in specs:
         if decide(runner.tracker.runs_with_key(experiment_id, spec.run_key), runner.force).action == "skip":
             yield runner.run_one(spec, experiment_id, parent_run_id, progress)
         else:
             todo.append(spec)
+    if min(jobs, len(todo)) <= 1:  # one run to train: no worker to start
+        yield from (runner.run_one(spec, experiment_id, parent_run_id, progress) for spec in todo)
+        return
     todo = deque(sorted(todo, key=lambda spec: -expected_cost(runner, spec)))  # longest first: no straggler at the end
     for seed in dict.fromkeys(spec.seed for spec in todo):
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers

@@ -31,6 +31,7 @@ from benchmark.single_task import SingleTaskTrainers
 from benchmark.summary import summary_markdown
 from benchmark.tracking import Heartbeat, RunLog, Tracker
 from benchmark.train import TrainConfig, Trainer
+from benchmark.worker_processes import resolve_jobs
 
 if TYPE_CHECKING:
     from benchmark.report import Report
@@ -165,14 +166,16 @@ class SuiteRunner:
                 plan.append((spec, wording[decision.action]))
         return plan
 
-    def run(self, jobs: int = 1) -> list[RunOutcome]:
-        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes."""
+    def run(self, jobs: int | None = 1) -> list[RunOutcome]:
+        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes,
+        None as many as `resolve_jobs` finds cores for."""
         suite = self.suite
+        jobs = resolve_jobs(jobs, self.threads, self.device)
         experiment_id = self.tracker.experiment(suite.name)
         parent = self.tracker.start_run(
             experiment_id,
             f"{suite.name} {datetime.now():%Y-%m-%d %H:%M}",
-            {"suite": suite.name, "problem": suite.problem, "kind": "suite"},
+            {"suite": suite.name, "problem": suite.problem, "kind": "suite", "jobs": jobs},
             {k: v for k, v in suite.resolved().items() if k != "strategies"},
         )
         parent.text(to_toml(suite.resolved()), "suite.toml")

@@ -1,4 +1,4 @@
-"""How `--jobs` worker processes start: forked from a server that has imported the training stack once.
+"""`--jobs` worker processes: how many, how they start, and that they stop with the suite.
 
 A freshly spawned Python pays the imports of torch, torchmetrics and mlflow (about 6 s here) before
 it trains anything.  A multiprocessing fork server imports them once, before any thread, CUDA
@@ -11,13 +11,29 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
+import threading
 from collections.abc import Iterator
 from multiprocessing.context import BaseContext
 
 # The workers' entry point, which imports what they train with, and the module behind MLflow's SQL stores,
 # which MLflow imports only when a store is first opened (about 1 s).  A name that fails to import is skipped.
 PRELOAD = ["benchmark.parallel", "mlflow.store.tracking.sqlalchemy_store"]
+
+
+def resolve_jobs(jobs: int | None, threads: int | None, device: str) -> int:
+    """How many runs to train at once: ``jobs`` if given, else (`--jobs auto`) 1 on CUDA and, on CPU, one
+    per usable core (this process's CPU affinity) divided by the ``threads`` each run uses."""
+    if jobs:
+        return jobs
+    if device == "cuda":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity API (macOS, Windows)
+        cores = os.cpu_count() or 1
+    return max(1, cores // (threads or 1))
 
 
 def worker_context() -> BaseContext:
@@ -46,3 +62,17 @@ def sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def stop_with_parent() -> None:
+    """In a worker: SIGTERM itself (stopping like Ctrl-C, its run marked KILLED) when the suite's process
+    dies, even by kill -9, instead of training on as an orphan that holds its run's claim."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the process pipe closes: it has exited
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -64,6 +65,7 @@ def test_jobs_2_trains_each_run_once_with_the_results_of_jobs_1(tmp_path, cache_
     runs = nested_runs(client, experiment_id, parent.info.run_id)
     assert len(runs) == len({r.data.tags["run_key"] for r in runs}) == 4
     assert {r.info.status for r in runs} == {"FINISHED"} and parent.info.status == "FINISHED"
+    assert parent.data.tags["jobs"] == "2"
     owners = {r.data.tags["owner"].rpartition(":")[2] for r in runs}
     assert len(owners) == 2, "two worker processes share the runs"
     assert {r.data.tags["torch_threads"] for r in runs} == {"1"}  # one thread per run by default, in every worker
@@ -154,6 +156,38 @@ def test_ctrl_c_stops_every_worker_and_marks_their_runs_killed(tmp_path, trackin
     assert [p.info.status for p in client.search_runs([experiment_id], "tags.kind = 'suite'")] == ["KILLED"]
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
+def test_kill_9_of_the_suite_stops_its_workers_and_the_next_invocation_resumes(tmp_path, tracking_uri, cache_dir):
+    suite = write_suite(tmp_path, "orphans", [{"name": "sum"}, {"name": "normalized"}], problem=TABULAR, epochs=30)
+    client = MlflowClient(tracking_uri)
+    process = start_cli(suite, tracking_uri, cache_dir, "--jobs", "2")
+    wait_for(lambda: len(checkpointed(client, "orphans")) == 2, process)
+    training = checkpointed(client, "orphans")
+    process.kill()  # SIGKILL: the parent runs no handler, so the workers must notice on their own
+    process.wait()
+    workers = {owner_pid(run) for run in training}
+    deadline = time.monotonic() + 60
+    while (alive := {pid for pid in workers if _alive(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, "the workers train on as orphans"
+    assert [client.get_run(run.info.run_id).info.status for run in training] == ["KILLED", "KILLED"]
+
+    again = run_cli(suite, tracking_uri, cache_dir, "--jobs", "2")
+    assert again.returncode == 0, again.stderr
+    runs = runs_of(tracking_uri, "orphans")
+    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(int(client.get_run(r.info.run_id).data.tags["resumed_from_epoch"]) >= 1 for r in training)
+
+
 @pytest.mark.parametrize("option", ["--jobs", "--threads"])
 def test_jobs_or_threads_below_1_is_a_one_line_usage_error_without_torch(option):
     probe = (
@@ -164,3 +198,23 @@ def test_jobs_or_threads_below_1_is_a_one_line_usage_error_without_torch(option)
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["2", "False"]
     assert result.stderr == f"mimo-bench: error: {option} must be at least 1, got 0\n"
+
+
+def test_jobs_auto_is_one_worker_per_usable_core_and_one_on_cuda():
+    from benchmark.worker_processes import resolve_jobs
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert resolve_jobs(None, None, "cpu") == cores
+    assert resolve_jobs(None, 2, "cpu") == max(1, cores // 2)
+    assert resolve_jobs(None, 10 * cores, "cpu") == 1
+    assert resolve_jobs(None, None, "cuda") == 1
+    assert resolve_jobs(3, None, "cuda") == 3  # an explicit count is taken as given
+
+
+def test_jobs_that_is_neither_a_count_nor_auto_is_a_usage_error(capsys):
+    from benchmark.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "missing.toml", "--jobs", "many"])
+    assert exit_info.value.code == 2
+    assert "--jobs: expected a whole number or 'auto', got 'many'" in capsys.readouterr().err
