@@ -198,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _jobs(value: str) -> int | None:
-    """``--jobs``: a count, or 'auto' (None: `benchmark.worker_processes.auto_jobs` decides)."""
+    """``--jobs``: a count, or 'auto' (None: `benchmark.worker_processes.resolve_jobs` decides)."""
     if value == "auto":
         return None
     try:

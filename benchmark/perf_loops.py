@@ -2,6 +2,7 @@
 
 Every loop trains the suite's net from the same initial weights for one epoch of the train split
 with a plain sum of the task losses and Adam; `benchmark.perf.timed_rounds` interleaves them.
+Whole suites (peak memory, `--jobs` wall time) are timed as real `mimo-bench run` subprocesses.
 """
 
 from __future__ import annotations

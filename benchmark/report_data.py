@@ -83,6 +83,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     tidy = frame[["run_id", "status", "start_time", *metrics]].rename(columns=metrics)
     tidy["label"] = frame["tags.strategy"]
     tidy["seed"] = pd.to_numeric(frame["tags.seed"]).astype(int)
+    tidy["position"] = pd.to_numeric(frame.get("tags.strategy_position", pd.Series(index=frame.index, dtype=float)))
     tidy["kind"] = frame.get("tags.kind", pd.Series("run", index=frame.index)).fillna("run")
     reason = frame.get("tags.failure_reason", pd.Series("", index=frame.index))
     tidy["reason"] = reason.fillna("")
@@ -91,9 +92,11 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def current_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (label, seed): the latest finished run, else the latest ended one; labels in first-run order."""
+    """Per (label, seed): the latest finished run, else the latest ended one; labels in suite order (runs
+    from before the ``strategy_position`` tag: after those, in first-run order)."""
     ended = frame[frame["status"].isin(ENDED)].sort_values("start_time")
-    order = list(dict.fromkeys(ended["label"]))
+    labels = ended.groupby("label", sort=False).agg(position=("position", "min"), start=("start_time", "min"))
+    order = list(labels.sort_values(["position", "start"], na_position="last").index)
     chosen = []
     for _, group in ended.groupby(["label", "seed"], sort=False):
         finished = group[group["counts"]]

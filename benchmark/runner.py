@@ -113,6 +113,7 @@ def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
     return {
         "strategy": spec.strategy.label,
         "strategy_name": spec.strategy.name,
+        "strategy_position": suite.strategies.index(spec.strategy),  # the report lists strategies in suite order
         "seed": spec.seed,
         "problem": suite.problem,
         "suite": suite.name,

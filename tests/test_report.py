@@ -234,3 +234,27 @@ def test_val_space_reads_each_run_at_its_best_val_epoch(experiment):
         history = {m.step: m.value for m in client.get_metric_history(point["run_id"], "val/slant/mae")}
         assert point["val/slant/mae"] == history[best]
     assert rep.space == "val" and rep.points["on_front"].any()
+
+
+def test_strategies_are_listed_in_suite_order_whatever_order_their_runs_started():
+    """Under --jobs the longest runs start first; the report still lists the suite's order."""
+    import pandas as pd
+
+    from benchmark.report_data import current_runs
+
+    rows = [  # (label, position in the suite, start time): `single` (last in the suite) started first
+        ("single", 2.0, 1),
+        ("sum", 0.0, 2),
+        ("old-run", float("nan"), 0),  # recorded before runs carried their position: listed after the others
+        ("static", 1.0, 3),
+    ]
+    frame = pd.DataFrame(
+        [
+            {"label": label, "position": position, "start_time": start, "seed": seed, "status": "FINISHED"}
+            for label, position, start in rows
+            for seed in (1, 0)
+        ]
+    ).assign(counts=True)
+    runs = current_runs(frame)
+    assert list(dict.fromkeys(runs["label"])) == ["sum", "static", "single", "old-run"]
+    assert list(runs["seed"]) == [0, 1] * 4
