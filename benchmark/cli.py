@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_jobs,
         default=1,
+        metavar="K|auto",
         help="train this many runs at once, each in its own worker process (default 1: in this process); 'auto': "
         "one per usable CPU core (divided by --threads) on CPU, 1 on CUDA",
     )
