@@ -110,15 +110,18 @@ def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: R
 
 
 def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
-    return {
+    tags = {
         "strategy": spec.strategy.label,
         "strategy_name": spec.strategy.name,
-        "strategy_position": suite.strategies.index(spec.strategy),  # the report lists strategies in suite order
         "seed": spec.seed,
         "problem": suite.problem,
         "suite": suite.name,
         "run_key": spec.run_key,
     }
+    labels = [entry.label for entry in suite.strategies]
+    if spec.strategy.label in labels:  # not so for a search's `sum` baseline; the report lists suite order
+        tags["strategy_position"] = labels.index(spec.strategy.label)
+    return tags
 
 
 def run_params(spec: RunSpec) -> dict[str, Any]:
