@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from benchmark.cli import main
 from benchmark.config import to_toml
 from benchmark.registries import STRATEGIES
+from benchmark.tracking import Tracker
 from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
@@ -186,7 +187,7 @@ def test_a_stale_run_without_checkpoint_is_failed_with_its_reason_and_rerun(tmp_
     suite_path = write_suite(tmp_path, "stale", strategies=STRATEGY_ENTRIES[:1], epochs=1)
     (spec,) = expand(load_suite(suite_path, tracking_uri))
     client = MlflowClient(tracking_uri)
-    experiment_id = client.create_experiment("stale")
+    experiment_id = Tracker(tracking_uri).experiment("stale")  # artifacts beside the store, not in ./mlruns
     dead = subprocess.Popen(["true"])
     dead.wait()  # a process id that no longer runs
     orphan = client.create_run(
