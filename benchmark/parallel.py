@@ -32,7 +32,7 @@ from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import RunOutcome, SuiteRunner
 from benchmark.tracking import RunLog
-from benchmark.worker_processes import sigint_ignored, start_worker_server, stop_with_parent, worker_context
+from benchmark.worker_processes import sigint_ignored, stop_with_parent, worker_context
 
 if TYPE_CHECKING:
     import torch
@@ -97,8 +97,7 @@ def work(
         runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
         while (spec := pipe.recv()) is not None:
             progress = WorkerProgress(stop)
-            stop.training = True
-            stop.check()  # a stop that came while the run was handed over
+            stop.training = True  # a stop before this raised at once, in the handler
             try:
                 outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
             finally:
@@ -150,8 +149,7 @@ def train_in_workers(
     for seed in dict.fromkeys(spec.seed for spec in todo):
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
             runner.data(seed)  # the workers read the cached data instead of each generating it
-    context = worker_context()
-    start_worker_server()
+    context = worker_context()  # its first process.start() starts the fork server if `run` has not yet
     arguments = (runner.suite, runner.force, runner.threads, experiment_id, parent_run_id, dict(os.environ))
 
     def start() -> Worker:
