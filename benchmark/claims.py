@@ -40,20 +40,30 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_gone(owner: str) -> bool | None:
+    """True if the process of an ``owner`` (host:pid) has exited, False if it is this one, else None
+    (alive, or on another host: its heartbeat tells)."""
+    host, _, pid = owner.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, owned by another user
+    return None  # alive now, yet the pid may have been reused: the heartbeat decides
+
+
 def is_stale(run: Run, now: float | None = None) -> bool:
     """True for a RUNNING run whose owner is gone."""
     if run.info.status != "RUNNING":
         return False
-    host, _, pid = run.data.tags.get("owner", ":").partition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        if int(pid) == os.getpid():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass  # alive, owned by another user
+    gone = process_gone(run.data.tags.get("owner", ":"))
+    if gone is not None:
+        return gone
     beat = float(run.data.tags.get("heartbeat", run.info.start_time / 1000))
     return (now or time.time()) - beat > STALE_AFTER
 

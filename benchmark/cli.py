@@ -97,11 +97,22 @@ def _parser() -> argparse.ArgumentParser:
         "tracking server (--tracking-uri http://...).",
     )
     worker.add_argument("suite", help="the same suite file the search was started with")
-    worker.add_argument("--storage", help="Optuna storage shared by all workers (default: mlruns/optuna.journal)")
-    worker.add_argument("--tracking-uri", help="MLflow store shared by all workers")
+    worker.add_argument(
+        "--storage",
+        help="Optuna storage shared by all workers (default: $MIMO_BENCH_STORAGE, else mlruns/optuna.journal; "
+        "the variable keeps a password out of `ps`)",
+    )
+    worker.add_argument(
+        "--tracking-uri", help="MLflow store shared by all workers (default: $MIMO_BENCH_TRACKING_URI, else as for run)"
+    )
     worker.add_argument("--study", action="append", help="only this searched strategy label (repeatable)")
     worker.add_argument("--threads", type=int, help="CPU threads per trial (default 1, as for run)")
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    worker.add_argument(
+        "--stop-with-parent",
+        action="store_true",
+        help="stop (the trial's run marked KILLED) when stdin closes: how `search --jobs` starts its workers",
+    )
 
     check = commands.add_parser(
         "check",
@@ -269,12 +280,16 @@ def _search(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
+    from benchmark.search_workers import STORAGE_ENV, TRACKING_ENV, stop_when_stdin_closes
 
+    if args.stop_with_parent:
+        stop_when_stdin_closes()
     _at_least_one("--threads", args.threads)
-    suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri or os.environ.get(TRACKING_ENV))
     from benchmark.search import StudyRunner
 
-    StudyRunner(suite, args.storage, show_progress=not args.no_progress, threads=args.threads).work(args.study)
+    storage = args.storage or os.environ.get(STORAGE_ENV)
+    StudyRunner(suite, storage, show_progress=not args.no_progress, threads=args.threads).work(args.study)
     return 0
 
 

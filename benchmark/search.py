@@ -10,25 +10,28 @@ the best-val epoch; sum: the `sum` strategy on the same seed), so J > 1 beats th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
 from benchmark.claims import SETTLE_SECONDS, Claim, owner_id, store_lock
-from benchmark.config import StrategyEntry, Suite, to_toml
+from benchmark.config import StrategyEntry, Suite
 from benchmark.errors import MimoBenchError
 from benchmark.plan import RunSpec, expand
 from benchmark.progress import SuiteProgress
 from benchmark.registries import STRATEGIES
 from benchmark.runner import StopRun, SuiteRunner, run_tags
+from benchmark.search_export import export_suite
 from benchmark.search_plot import plot_trials
-from benchmark.search_space import LR_RANGE, NarrowedTrial
+from benchmark.search_space import LR_RANGE, OPTIMIZER_LR, NarrowedTrial
+from benchmark.search_stale import settle_left_behind
+from benchmark.search_workers import run_workers
 from benchmark.storages import default_storage, open_storage
 from benchmark.tracking import RunLog, best_epoch_for
 
@@ -78,17 +81,19 @@ class StudyRunner:
                 )
         for label in labels or self.search.strategies:
             study, parent, baseline = self.join(label)
-            self.optimize(study, label, parent.run_id, baseline)
+            with closed_on_error(parent):
+                self.optimize(study, label, parent.run_id, baseline)
             self.log_outcome(parent, study, self.best(study))  # idempotent: every worker may write it
             parent.finish("FINISHED")
 
     # -- one study -------------------------------------------------------------------------
     def run_study(self, label: str, jobs: int = 1) -> StudyResult:
         study, parent, baseline = self.join(label)
-        if jobs > 1:
-            self.spawn_workers(study, label, jobs)
-        else:
-            self.optimize(study, label, parent.run_id, baseline)
+        with closed_on_error(parent):
+            if jobs > 1:
+                self.spawn_workers(study, label, jobs)
+            else:
+                self.optimize(study, label, parent.run_id, baseline)
         best = self.best(study)
         self.log_outcome(parent, study, best)
         parent.finish("FINISHED")
@@ -104,8 +109,8 @@ class StudyRunner:
             sampler=self.sampler(),
             pruner=self.pruner(),
         )
-        self.fail_orphans(study)
         experiment_id = self.runner.tracker.experiment(self.suite.name)
+        settle_left_behind(study, self.runner.tracker.client, experiment_id)
         parent = self.study_run(experiment_id, study.study_name, label)
         baseline = self.baseline(experiment_id, parent.run_id) if self.search.objective == "joint" else {}
         return study, parent, baseline
@@ -140,14 +145,18 @@ class StudyRunner:
         return created
 
     def optimize(self, study: optuna.Study, label: str, parent_run_id: str, baseline: dict[str, float]) -> None:
-        """Ask, train and tell trials until the study's budget of complete and pruned trials is met."""
+        """Ask, train and tell trials until the study's budget of complete and pruned trials is met, or
+        until ``max_failed`` of this process's trials have failed."""
         entry = next(e for e in self.suite.strategies if e.label == label)
         experiment_id = self.runner.tracker.experiment(self.suite.name)
         remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
         objective = self.objective(entry, experiment_id, parent_run_id, baseline)
+        failed = 0
         with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
             while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:
                 trial = study.ask()
+                trial.set_user_attr("owner", owner_id())  # so another process can tell when it is left behind
+                settle_left_behind(study, self.runner.tracker.client, experiment_id)
                 if self.surplus(study, trial):
                     trial.set_user_attr("surplus", "asked after the budget was taken by other workers")
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -156,35 +165,34 @@ class StudyRunner:
                     study.tell(trial, objective(trial, progress))
                 except optuna.TrialPruned:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                except TrialFailed:
+                except TrialFailed as failure:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    failed += 1
+                    if failed >= self.search.max_failed:
+                        raise MimoBenchError(
+                            f"study {study.study_name}: stopped after {failed} failed trials ([search] max_failed = "
+                            f"{self.search.max_failed}); the last: {_first_line(str(failure))}"
+                        ) from None
                 except BaseException:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     raise
                 progress.end_run()
 
     def surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
-        """Whether earlier trials (done or still running) already take the whole budget."""
+        """Whether earlier trials (done, or running in a live process) already take the whole budget."""
         taken = (*DONE, optuna.trial.TrialState.RUNNING)
         earlier = [t for t in study.get_trials(deepcopy=False, states=taken) if t.number < trial.number]
         return len(earlier) >= self.search.trials
 
     def spawn_workers(self, study: optuna.Study, label: str, jobs: int) -> None:
         """Run ``jobs`` worker processes on this study (each trains on one CPU thread, as every run does)."""
-        command = [sys.executable, "-m", "benchmark.cli", "worker", str(self.suite.path), "--study", label]
-        command += ["--storage", self.storage_url, "--tracking-uri", self.suite.tracking_uri]
-        command += ["--no-progress"]
-        workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(jobs)]
-        total = self.search.trials
-        with SuiteProgress(total, enabled=self.runner.show_progress) as progress:
-            while any(w.poll() is None for w in workers):
-                progress.progress.update(
-                    progress.suite_bar, completed=len(study.get_trials(deepcopy=False, states=DONE))
-                )
-                time.sleep(1.0)
-        errors = [w.stderr.read().strip() for w in workers if w.returncode != 0]
-        if errors:
-            raise MimoBenchError(f"{len(errors)} of {jobs} search workers failed: {errors[0].splitlines()[-1]}")
+        with SuiteProgress(self.search.trials, enabled=self.runner.show_progress) as progress:
+
+            def show() -> None:
+                done = len(study.get_trials(deepcopy=False, states=DONE))
+                progress.progress.update(progress.suite_bar, completed=done)
+
+            run_workers(self.suite.path, label, jobs, self.storage_url, self.suite.tracking_uri, show)
 
     def directions(self) -> list[str]:
         if self.search.objective == "joint":
@@ -208,21 +216,6 @@ class StudyRunner:
         if self.search.pruner == "halving":
             return optuna.pruners.SuccessiveHalvingPruner()
         return optuna.pruners.NopPruner()
-
-    def fail_orphans(self, study: optuna.Study) -> None:
-        """Trials left RUNNING by a process that died are marked FAIL (and their runs FAILED), outside the budget."""
-        from benchmark.claims import is_stale
-
-        client = self.runner.tracker.client
-        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            run_id = trial.user_attrs.get("run_id")
-            if run_id and is_stale(client.get_run(run_id)):
-                # storages address trials by their internal id; FrozenTrial exposes no public alias for it
-                self.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-                reason = "interrupted: its process died; the study goes on with a new trial"
-                client.set_tag(run_id, "failure_reason", reason)
-                client.set_tag(run_id, "optuna_state", "FAIL")
-                client.set_terminated(run_id, "FAILED")
 
     def baseline(self, experiment_id: str, parent_run_id: str) -> dict[str, float]:
         """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before).
@@ -254,7 +247,7 @@ class StudyRunner:
             }
             optimizer = dict(suite.optimizer)
             if self.search.search_lr:
-                optimizer["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+                optimizer["lr"] = trial.suggest_float(OPTIMIZER_LR, *LR_RANGE, log=True)
             definition = {
                 **base.definition,
                 "optimizer": optimizer,
@@ -333,26 +326,26 @@ class StudyRunner:
 
     def export_suite(self, result: StudyResult, path: Path) -> None:
         """Write the winner (and the sum baseline) as a ready suite to rerun over more seeds."""
-        if not result.best:
-            raise MimoBenchError(f"study {result.study_name} has no complete trial to export")
-        entry = next(e for e in self.suite.strategies if e.label == result.label)
-        cls = STRATEGIES.get(entry.name)
-        trial = optuna.trial.FixedTrial(result.best[0].params)
-        params = {
-            **entry.params,
-            **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
-        }
-        resolved = self.suite.resolved()
-        resolved.pop("search", None)
-        resolved["name"] = f"{self.suite.name}-best"
-        resolved["seeds"] = sorted({*self.suite.seeds, 0, 1, 2})
-        if "lr" in result.best[0].params:
-            resolved["optimizer"]["lr"] = result.best[0].params["lr"]
-        resolved["strategies"] = [{"name": "sum"}, {"name": entry.name, "label": f"{entry.label}-best", **params}]
-        path.write_text(
-            f"# exported by mimo-bench search from study {result.study_name}, trial {result.best[0].number}\n"
-            + to_toml(resolved)
-        )
+        export_suite(self.suite, self.tasks, result.label, result.study_name, result.best, path)
+
+
+@contextlib.contextmanager
+def closed_on_error(parent: RunLog) -> Iterator[None]:
+    """A study's run ends KILLED when the search is interrupted, FAILED (with the reason) when it stops."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        parent.finish("KILLED")
+        raise
+    except MimoBenchError as error:
+        parent.tags({"failure_reason": str(error)[:5000]})
+        parent.finish("FAILED")
+        raise
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "(no reason given)"
 
 
 def _direction(task, metric: str) -> str:

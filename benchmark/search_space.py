@@ -2,6 +2,8 @@
 
 A strategy's space is what its ``search_space(trial, tasks)`` asks of the trial; a suite may narrow
 any of those parameters (``[search.space.<label>] alpha = [0.5, 2.0]``, or a list of choices).
+Optuna stores them namespaced (``strategy.alpha``; the network's lr is ``optimizer.lr``), so a
+strategy's own ``lr`` never shares a name with the network's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from benchmark.problem import TaskSpec
 SAMPLERS = ("auto", "tpe", "random", "nsga2")
 PRUNERS = ("none", "median", "halving")
 LR_RANGE = (1e-4, 1e-2)
+OPTIMIZER_LR = "optimizer.lr"  # the Optuna name of the network's lr (``search_lr = true``)
+STRATEGY_PREFIX = "strategy."  # Optuna names of a strategy's own parameters
+FAILED_PER_TRIAL = 2  # default max_failed: this many times the budget
 SPACE_PROBES = 40  # random trials used to discover a space's parameters (spaces can be conditional)
 
 
@@ -30,6 +35,7 @@ class SearchConfig:
     sampler: str
     pruner: str
     search_lr: bool
+    max_failed: int  # failed trials after which a process stops its study
     space: dict[str, dict[str, list]] = field(default_factory=dict)  # label -> parameter -> bounds or choices
 
     @property
@@ -43,21 +49,22 @@ class SearchConfig:
 
 
 class NarrowedTrial:
-    """A trial whose ``suggest_*`` calls use the suite's narrower bounds or choices where given."""
+    """A strategy's view of a trial: its ``suggest_*`` calls use the suite's narrower bounds or choices
+    where given (keyed by the bare names the strategy asks for) and reach Optuna as ``strategy.<name>``."""
 
     def __init__(self, trial: Any, narrowing: dict[str, list]):
         self.trial, self.narrowing = trial, narrowing
 
     def suggest_float(self, name: str, low: float, high: float, **options: Any) -> float:
         low, high = self.narrowing.get(name, (low, high))
-        return self.trial.suggest_float(name, low, high, **options)
+        return self.trial.suggest_float(STRATEGY_PREFIX + name, low, high, **options)
 
     def suggest_int(self, name: str, low: int, high: int, **options: Any) -> int:
         low, high = self.narrowing.get(name, (low, high))
-        return self.trial.suggest_int(name, low, high, **options)
+        return self.trial.suggest_int(STRATEGY_PREFIX + name, low, high, **options)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self.trial.suggest_categorical(name, self.narrowing.get(name, list(choices)))
+        return self.trial.suggest_categorical(STRATEGY_PREFIX + name, self.narrowing.get(name, list(choices)))
 
 
 def discover_space(cls: type, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
@@ -136,6 +143,7 @@ def parse_search(
     if sampler == "nsga2" and objective != "pareto":
         raise search.error('nsga2 is for objective = "pareto"; use tpe or random for one objective', "sampler")
     search_lr = search.get("search_lr", bool, False, "true or false")
+    max_failed = search.positive_int("max_failed", FAILED_PER_TRIAL * trials)
     space_table = _Table(path, "search.space", search.get("space", dict, {}, "a table of strategy labels"))
     space = {}
     for label in space_table.table:
@@ -144,5 +152,5 @@ def parse_search(
         narrowing = space_table.get(label, dict, {}, "a table: parameter = [low, high] or [choices]")
         check_narrowing(f"{path}: search", label, classes[label], tasks, narrowing)
         space[label] = narrowing
-    search.check_no_rest(["strategies", "trials", "objective", "sampler", "pruner", "search_lr", "space"])
-    return SearchConfig(tuple(chosen), trials, objective, sampler, pruner, search_lr, space)
+    search.check_no_rest(["strategies", "trials", "objective", "sampler", "pruner", "search_lr", "max_failed", "space"])
+    return SearchConfig(tuple(chosen), trials, objective, sampler, pruner, search_lr, max_failed, space)

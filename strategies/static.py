@@ -18,7 +18,9 @@ class Static(LossWeighting):
 
     Search space: weights on the simplex, scaled to sum to T (so equal weights are all 1), drawn by
     normalising independent exponentials -log(u_t), u_t ~ U(0, 1) (a flat Dirichlet, which favours no
-    direction of trade-off), with every weight at least ``floor * T`` so no task is switched off.
+    direction of trade-off), with every weight at least ``floor * T`` so no task is switched off; the
+    floors take at most half the total (``floor`` is capped at 1 / (2T)), so for many tasks every
+    weight is at least 1/2 and the weights stay non-negative for any T.
     """
 
     name = "static"
@@ -39,5 +41,7 @@ class Static(LossWeighting):
         draws = {t.name: -math.log(trial.suggest_float(f"u_{t.name}", 1e-6, 1.0)) for t in tasks}
         total = sum(draws.values())
         count = len(tasks)
+        floor = min(floor, 0.5 / count)
         free = 1.0 - floor * count
-        return {"weights": {name: count * (floor + free * draw / total) for name, draw in draws.items()}}
+        shares = {name: draw / total if total else 1.0 / count for name, draw in draws.items()}  # every u_t = 1
+        return {"weights": {name: count * (floor + free * share) for name, share in shares.items()}}
