@@ -81,8 +81,11 @@ def _last_line(output) -> str:
 def stop_when_stdin_closes() -> None:
     """In a worker: SIGTERM itself when its stdin, the search's pipe, closes (the search ended or died)."""
 
+    stdin = sys.stdin.fileno()  # read unbuffered: a thread inside sys.stdin would block the exit
+
     def watch() -> None:
-        sys.stdin.buffer.read()  # the search never writes: this returns at end of file
+        while os.read(stdin, 4096):  # the search never writes: this ends at end of file
+            pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
