@@ -81,7 +81,7 @@ def test_single_objective_study_is_tracked_and_resumes_to_its_budget(tmp_path, t
     StudyRunner(suite, storage, show_progress=False).export_suite(again, exported)
     best_suite = load_suite(exported)
     assert [s.label for s in best_suite.strategies] == ["sum", "gradnorm-best"]
-    assert best_suite.strategies[1].params["alpha"] == result.best[0].params["alpha"]
+    assert best_suite.strategies[1].params["alpha"] == result.best[0].params["strategy.alpha"]
     assert best_suite.seeds == (0, 1, 2) and best_suite.search is None
 
 
