@@ -1,12 +1,12 @@
 """Trials and trial runs that a search process left behind when it died (killed, or its machine lost).
 
 A trial records its ``owner`` (host:pid) as soon as it is asked and its MLflow ``run_id`` once that
-run exists; the run keeps its own owner and heartbeat (`benchmark.claims`).  A RUNNING trial is left
-behind when its run has ended without the study being told, when its run is stale, or, before it has
-a run, when its owner process on this host is gone or it was asked over `STALE_AFTER` ago.  Such a
-trial is told what its run recorded (COMPLETE with the logged objective, or PRUNED), else FAIL; its
-run, if still open, is marked FAILED first, so a process hit in between leaves a state that the next
-settling finishes.  Trial runs left RUNNING by a dead process whose trial is already told are marked
+run exists; the run keeps its own owner and heartbeat (`benchmark.claims`).  A RUNNING trial is
+left behind when its owner process on this host is gone; for an owner elsewhere, when its run is
+stale, or when its run ended (or, with no run yet, it was asked) over `STALE_AFTER` ago and the
+study was never told.  Such a trial is told what its run recorded (COMPLETE with the logged
+objective, or PRUNED), else FAIL; its run, if still open, is marked FAILED first, so a process hit
+in between leaves a state that the next settling finishes.  Trial runs left RUNNING by a dead process whose trial is already told are marked
 FAILED too.
 
 Optuna's own heartbeats do not cover this: the journal storage (the default) has none in Optuna 5,
@@ -51,13 +51,15 @@ def settle_left_behind(study: optuna.Study, client, experiment_id: str) -> None:
 
 
 def _alive(trial: optuna.trial.FrozenTrial, run: Run | None) -> bool:
-    """Whether the process running a RUNNING trial may still tell it."""
-    if run is not None:
-        return run.info.status == "RUNNING" and not is_stale(run)
+    """Whether the process running a RUNNING trial may still tell it: its pid where it runs on this host,
+    else its run's heartbeat, else (no run yet, or a run that just ended) the last `STALE_AFTER` seconds."""
     gone = process_gone(trial.user_attrs.get("owner", ":"))
     if gone is not None:
         return not gone
-    return time.time() - trial.datetime_start.timestamp() < STALE_AFTER
+    if run is not None and run.info.status == "RUNNING":
+        return not is_stale(run)
+    since = run.info.end_time / 1000 if run is not None and run.info.end_time else trial.datetime_start.timestamp()
+    return time.time() - since < STALE_AFTER
 
 
 def retire(client, run_id: str) -> None:
