@@ -20,6 +20,10 @@ from benchmark.errors import MimoBenchError
 EXIT_USAGE = 2
 EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
+ALLOW_PLUGINS_HELP = (
+    "import the module:attr plugins the suite names, to check their options (default: a suite file is data; "
+    "their modules are only located, never run)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument("--force", action="store_true", help="rerun runs that already finished (default: skip them)")
     run.add_argument("--dry-run", action="store_true", help="list what would run, resume or be skipped; train nothing")
+    run.add_argument("--allow-plugins", action="store_true", help=ALLOW_PLUGINS_HELP + " (with --dry-run)")
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even if some runs failed (default: exit 1)")
     run.add_argument(
         "--jobs",
@@ -117,9 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate a suite file without training",
-        description="Validate a suite file and print the runs it defines.",
+        description="Validate a suite file and print the runs it defines. No code that the file names is run: "
+        "module:attr plugins are only located unless --allow-plugins (built-in and installed plugins are imported).",
     )
     check.add_argument("suite", help="path to a suite file (TOML)")
+    check.add_argument("--allow-plugins", action="store_true", help=ALLOW_PLUGINS_HELP)
 
     commands.add_parser(
         "strategies",
@@ -230,7 +237,8 @@ def _run(args: argparse.Namespace) -> int:
 
     _at_least_one("--jobs", args.jobs)
     _at_least_one("--threads", args.threads)
-    suite = load_suite(args.suite, tracking_uri=args.tracking_uri)
+    import_plugins = args.allow_plugins or not args.dry_run
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri, import_plugins=import_plugins)
     if args.device:
         suite = dataclasses.replace(suite, device=args.device)
     from benchmark.worker_processes import resolve_jobs, start_worker_server
@@ -244,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for spec, action in runner.plan():
             print(f"{spec.name:<40} {action}")
+        _print_unimported(suite)
         return 0
     outcomes = runner.run(args.jobs)
     print_summary(suite.name, outcomes, runner.problem.tasks, per_strategy=runner.report is None)
@@ -296,13 +305,21 @@ def _worker(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
     from benchmark.plan import expand
+    from benchmark.untrusted import redact
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, import_plugins=args.allow_plugins)
     specs = expand(suite)
-    print(f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {suite.tracking_uri}")
+    where = redact(suite.tracking_uri)
+    print(f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {where}")
     for spec in specs:
         print(f"  {spec.name}  run_key={spec.run_key}")
+    _print_unimported(suite)
     return 0
+
+
+def _print_unimported(suite) -> None:
+    for reference in suite.unimported:
+        print(f"  {reference}: found, not imported, options not checked (to check them: --allow-plugins)")
 
 
 def _list(registry_name: str) -> int:
@@ -443,7 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(args.command.upper())
         return _ui(args)
     except MimoBenchError as error:
-        print(f"mimo-bench: error: {error}", file=sys.stderr)
+        from benchmark.untrusted import redact
+
+        print(f"mimo-bench: error: {redact(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mimo-bench: interrupted; the current run is marked KILLED", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 Errors name the file, the key and what is allowed, and suggest the nearest valid key.
 Structure and names are checked without importing torch; option values are checked by
-constructing the problem and each strategy (their constructors validate).
+constructing the problem and each strategy (their constructors validate).  A suite file is data: a
+``module:attr`` plugin it names is only located (its module must exist) unless ``import_plugins`` is set,
+which `mimo-bench run` does and `check` / ``run --dry-run`` do only with ``--allow-plugins``.  Built-in
+and installed (entry-point) plugins are the user's own code and are always imported.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 
 from benchmark.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.registry import Registry
+from benchmark.untrusted import filter_problem
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEVICES = ("cpu", "cuda", "auto")
@@ -81,6 +86,7 @@ class Suite:
     strategies: tuple[StrategyEntry, ...] = field(default=())
     search: Any = None  # a `benchmark.search_space.SearchConfig` when the suite has a [search] table
     diagnostics: bool = False  # log gradient diagnostics; no part of a run's definition (same numbers)
+    unimported: tuple[str, ...] = ()  # `module:attr` plugins located but not imported: options unchecked
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -142,6 +148,13 @@ class _Table:
             raise self.error(f"must be a finite number {bound}, got {value}", name)
         return float(value)
 
+    def name(self, key: str, default: Any, allowed: str) -> str:
+        """A suite name or strategy label: it becomes an MLflow tag value searched by `tracking.tag_filter`."""
+        value = self.get(key, str, default, allowed)
+        if value is not None and filter_problem(value):
+            raise self.error(f"{value!r} {filter_problem(value)}", key)
+        return value
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name, str, default, f"one of {', '.join(allowed)}")
         if value not in allowed:
@@ -193,8 +206,11 @@ TOP_LEVEL = [
 ]
 
 
-def load_suite(path: str | Path, tracking_uri: str | None = None) -> Suite:
-    """Read and fully validate a suite file; raise `MimoBenchError` naming file and key."""
+def load_suite(path: str | Path, tracking_uri: str | None = None, import_plugins: bool = True) -> Suite:
+    """Read and fully validate a suite file; raise `MimoBenchError` naming file and key.
+
+    ``import_plugins=False``: ``module:attr`` plugins are located, not imported (see the module docstring).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -206,13 +222,15 @@ def load_suite(path: str | Path, tracking_uri: str | None = None) -> Suite:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise MimoBenchError(f"{path}: not valid TOML: {error}") from None
-    return parse_suite(document, path, tracking_uri)
+    return parse_suite(document, path, tracking_uri, import_plugins)
 
 
-def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None = None) -> Suite:
+def parse_suite(
+    document: dict[str, Any], path: Path, tracking_uri: str | None = None, import_plugins: bool = True
+) -> Suite:
     """Validate a parsed TOML document (see `load_suite`)."""
     top = _Table(path, "", document)
-    name = top.get("name", str, _REQUIRED, "a string naming the suite (the MLflow experiment)")
+    name = top.name("name", _REQUIRED, "a string naming the suite (the MLflow experiment)")
     if not name.strip():
         raise top.error("must not be empty", "name")
     description = top.get("description", str, "", "a string")
@@ -225,7 +243,8 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
         raise top.error(f"seeds repeat: {seeds!r}", "seeds")
     device = top.choice("device", "cpu", DEVICES)
     diagnostics = top.get("diagnostics", bool, False, "true or false (log gradient norms and cosines)")
-    problem_name, problem_options, tasks = _problem(path, top.get("problem", dict, {}, "a table"))
+    plugins = _Plugins(path, import_plugins)
+    problem_name, problem_options, tasks = _problem(plugins, top.get("problem", dict, {}, "a table"))
     model = _model(path, top.get("model", dict, {}, "a table"))
     optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
     tracking = _Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
@@ -236,11 +255,17 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
         check_tracking_uri(tracking_uri, "--tracking-uri")
     uri = tracking_uri or file_uri or default_tracking_uri()
     tracking.check_no_rest(["uri"])
-    strategies = _strategies(path, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks)
+    strategies = _strategies(
+        plugins, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks
+    )
     search = None
     if "search" in top.table:
         from benchmark.search_space import parse_search
 
+        if plugins.unimported:
+            raise top.error(
+                f"checking it needs the plugin {plugins.unimported[0]} imported; pass --allow-plugins", "search"
+            )
         classes = {e.label: STRATEGIES.get(e.name) for e in strategies if not e.error}
         search = parse_search(path, top.get("search", dict, {}, "a table"), list(classes), classes, tasks)
     top.check_no_rest(TOP_LEVEL)
@@ -260,17 +285,37 @@ def parse_suite(document: dict[str, Any], path: Path, tracking_uri: str | None =
         strategies,
         search,
         diagnostics,
+        tuple(plugins.unimported),
     )
 
 
-def _problem(path: Path, table: dict[str, Any]) -> tuple[str, dict[str, Any], tuple]:
-    problem = _Table(path, "problem", table)
+@dataclass
+class _Plugins:
+    """Finds the class a suite names; a ``module:attr`` is only located unless ``import_plugins``."""
+
+    path: Path
+    import_plugins: bool
+    unimported: list[str] = field(default_factory=list)
+
+    def get(self, registry: Registry, name: str, where: str) -> type | None:
+        """The class, or None for a ``module:attr`` left unimported (recorded in ``unimported``)."""
+        if name not in registry:
+            raise unknown_name_error(registry.kind, name, registry.names(), f"{self.path}: {where}")
+        if ":" in name:
+            registry.locate(name, f"{self.path}: {where}")
+            if not self.import_plugins:
+                self.unimported.append(name)
+                return None
+        return registry.get(name, f"{self.path}: {where}")
+
+
+def _problem(plugins: _Plugins, table: dict[str, Any]) -> tuple[str, dict[str, Any], tuple | None]:
+    """The problem's name, options and tasks (None when its plugin is not imported)."""
+    problem = _Table(plugins.path, "problem", table)
     name = problem.get("name", str, "glyphs", "a problem name")
-    if name not in PROBLEMS:
-        raise unknown_name_error("problem", name, PROBLEMS.names(), f"{path}: problem.name")
     options = problem.rest()
-    instance = _construct(path, "problem", PROBLEMS.get(name, f"{path}: problem.name"), options)
-    return name, options, instance.tasks
+    cls = plugins.get(PROBLEMS, name, "problem.name")
+    return name, options, None if cls is None else _construct(plugins.path, "problem", cls, options).tasks
 
 
 def _model(path: Path, table: dict[str, Any]) -> dict[str, Any]:
@@ -311,20 +356,22 @@ def _optimizer(path: Path, table: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyEntry, ...]:
+def _strategies(plugins: _Plugins, entries: list[Any], tasks: tuple | None) -> tuple[StrategyEntry, ...]:
+    """Every strategy entry; each is constructed to check its options unless its class or the tasks are unknown."""
+    path = plugins.path
     if not entries:
         raise MimoBenchError(f"{path}: strategies: empty; add at least one [[strategies]] table with a name")
     resolved: list[StrategyEntry] = []
     for index, raw in enumerate(entries):
         entry = _Table(path, f"strategies[{index}]", raw)
         name = entry.get("name", str, _REQUIRED, "a strategy name (see `mimo-bench strategies`)")
-        if name not in STRATEGIES:
-            raise unknown_name_error("strategy", name, STRATEGIES.names(), f"{path}: {entry.key('name')}")
-        label = entry.get("label", str, None, "a string naming this configuration")
+        label = entry.name("label", None, "a string naming this configuration")
         params = entry.rest()
+        error = ""
         try:
-            _construct(path, entry.where, STRATEGIES.get(name, f"{path}: {entry.key('name')}"), params, tasks)
-            error = ""
+            cls = plugins.get(STRATEGIES, name, entry.key("name"))
+            if cls is not None and tasks is not None:
+                _construct(path, entry.where, cls, params, tasks)
         except PluginError as broken:
             error = str(broken)
         for earlier in resolved:

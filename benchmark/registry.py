@@ -4,7 +4,8 @@ Three sources, in order of precedence:
   1. classes registered in this process (`Registry.add_entry_point`, `Registry.register`);
   2. installed entry points of the registry's group (e.g. ``mimo_bench.strategies``);
   3. built-in modules of a package: module ``<package>.<name>`` holds one subclass of the base.
-A name of the form ``module:attr`` loads that object directly (a user's explicit choice).
+A name of the form ``module:attr`` loads that object directly (a user's explicit choice); `locate`
+checks that its module exists without executing any code, for `mimo-bench check` and ``--dry-run``.
 Nothing is imported until a class is asked for, so listing names stays cheap.
 """
 
@@ -15,6 +16,7 @@ import importlib
 import importlib.metadata
 import inspect
 import pkgutil
+import sys
 from typing import Any, Generic, TypeVar
 
 from benchmark.errors import MimoBenchError, PluginError, unknown_name_error
@@ -79,6 +81,18 @@ class Registry(Generic[T]):
         self._classes[name] = cls
         return cls
 
+    def locate(self, reference: str, where: str) -> None:
+        """Check that the module of a ``module:attr`` reference can be found, without importing it or its
+        packages (a suite's code is not run to validate it); a `MimoBenchError` naming ``where`` if not."""
+        module, _, attr = reference.partition(":")
+        if not module or not attr:
+            raise MimoBenchError(f"{where}: {reference!r}: a plugin reference is written module.path:ClassName")
+        if not module_exists(module):
+            raise MimoBenchError(
+                f"{where}: {self.kind} plugin {reference!r}: no module {module!r} on the Python path "
+                f"(sys.path); install it or fix the name"
+            )
+
     def load_all(self) -> dict[str, type[T]]:
         """Every registered class by name (imports them all)."""
         return {name: self.get(name) for name in self.names()}
@@ -118,6 +132,25 @@ class Registry(Generic[T]):
         if len(found) != 1:
             raise RuntimeError(f"{module.__name__} must define exactly one {self.kind} class with name = '{name}'")
         return found[0]
+
+
+def module_exists(dotted: str) -> bool:
+    """Whether module ``dotted`` can be found, asking the import finders only: no package ``__init__`` runs
+    (``importlib.util.find_spec('a.b')`` would import ``a``)."""
+    parts, locations = dotted.split("."), None
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        if name in sys.modules:
+            locations = getattr(sys.modules[name], "__path__", None)
+            continue
+        if depth > 1 and locations is None:
+            return False  # the parent is a plain module, not a package
+        finders = (finder for finder in sys.meta_path if hasattr(finder, "find_spec"))
+        spec = next((s for finder in finders if (s := finder.find_spec(name, locations)) is not None), None)
+        if spec is None:
+            return False
+        locations = spec.submodule_search_locations
+    return True
 
 
 def keyword_options(cls: type) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmark.errors import MimoBenchError, did_you_mean
 from benchmark.report_stats import TaskMetric, find_metrics, primary_metrics
-from benchmark.tracking import Tracker, best_epoch_for
+from benchmark.tracking import Tracker, best_epoch_for, tag_filter
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
 
@@ -114,7 +114,7 @@ def _latest_parent(client, experiment_id: str) -> str | None:
         run
         for kind in ("suite", "study")
         for run in client.search_runs(
-            [experiment_id], f"tags.kind = '{kind}'", max_results=1, order_by=["attributes.start_time DESC"]
+            [experiment_id], tag_filter(kind=kind), max_results=1, order_by=["attributes.start_time DESC"]
         )
     ]
     return max(found, key=lambda run: run.info.start_time).info.run_id if found else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from benchmark.config import Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
 from benchmark.plan import RunSpec, expand
-from benchmark.problem import ProblemData
+from benchmark.problem import Problem, ProblemData
 from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
 from benchmark.single_task import SingleTaskTrainers
@@ -145,11 +146,15 @@ class SuiteRunner:
         set_threads(self.threads)
         self.device = resolve_device(suite.device)
         self.tracker = Tracker(suite.tracking_uri)
-        self.problem = PROBLEMS.get(suite.problem)(**suite.problem_options)
         self.show_progress = show_progress
         self.force = force
         self._data: dict[int, ProblemData] = {}
         self.report: Report | None = None  # made at the end of `run`
+
+    @functools.cached_property
+    def problem(self) -> Problem:
+        """The suite's problem, built on first use (`plan` needs none, so --dry-run imports no plugin)."""
+        return PROBLEMS.get(self.suite.problem)(**self.suite.problem_options)
 
     def data(self, seed: int) -> ProblemData:
         if seed not in self._data:

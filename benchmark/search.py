@@ -33,7 +33,7 @@ from benchmark.search_space import LR_RANGE, OPTIMIZER_LR, NarrowedTrial
 from benchmark.search_stale import settle_left_behind
 from benchmark.search_workers import run_workers
 from benchmark.storages import default_storage, open_storage
-from benchmark.tracking import RunLog, best_epoch_for
+from benchmark.tracking import RunLog, best_epoch_for, tag_filter
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -118,7 +118,7 @@ class StudyRunner:
     def study_run(self, experiment_id: str, study_name: str, label: str) -> RunLog:
         """The one MLflow run of a study, shared by every invocation and worker (the earliest one wins)."""
         tracker = self.runner.tracker
-        query = f"tags.kind = 'study' and tags.study = '{study_name}'"
+        query = tag_filter(kind="study", study=study_name)
         with store_lock(tracker.uri) as locked:
             found = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])
             if found:

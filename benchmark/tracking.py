@@ -36,6 +36,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 
 import benchmark  # noqa: E402
 from benchmark.errors import MimoBenchError, one_line  # noqa: E402
+from benchmark.untrusted import filter_literal, path_component, redact  # noqa: E402
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)  # its retry and migration chatter would break our one-line errors
 
@@ -98,6 +99,12 @@ def best_epoch_for(metrics: Mapping[str, float], key: str) -> int:
     ``best_epoch/<task>`` where separate nets chose their own (``single``), else the run's ``best_epoch``."""
     own = metrics.get(f"best_epoch/{key.split('/')[1]}")
     return int(metrics["best_epoch"] if own is None or math.isnan(own) else own)
+
+
+def tag_filter(**tags: str) -> str:
+    """An MLflow filter string matching runs whose tags equal ``tags`` exactly, every value quoted
+    (`benchmark.untrusted.filter_literal`); a dotted key is passed as ``**{"mlflow.parentRunId": id}``."""
+    return " and ".join(f"tags.`{key}` = {filter_literal(str(value))}" for key, value in tags.items())
 
 
 def artifact_root(uri: str) -> str | None:
@@ -181,11 +188,12 @@ class Tracker:
         self.client = RetryingClient(client, retry_budget())
 
     def experiment(self, name: str) -> str:
-        """The id of the experiment ``name``, created on first use."""
+        """The id of the experiment ``name``, created on first use (its artifacts, for a SQLite store, in
+        one folder of ``artifacts/`` named by `path_component`, whatever the name holds)."""
         found = self.client.get_experiment_by_name(name)
         if found is None:
             root = artifact_root(self.uri)
-            location = f"{root}/{name}" if root else None
+            location = f"{root}/{path_component(name)}" if root else None
             with contextlib.suppress(MlflowException):  # another process may have created it first
                 self.client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
             found = self.client.get_experiment_by_name(name)
@@ -203,7 +211,7 @@ class Tracker:
         parent_run_id: str | None = None,
     ) -> RunLog:
         """Create a run (nested under ``parent_run_id`` if given) with its tags and params."""
-        all_tags = {**versions(), **{k: str(v) for k, v in tags.items()}}
+        all_tags = {**versions(), **{k: redact(str(v)) for k, v in tags.items()}}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=name)
@@ -216,7 +224,7 @@ class Tracker:
         return list(
             self.client.search_runs(
                 [experiment_id],
-                f"tags.run_key = '{run_key}'",
+                tag_filter(run_key=run_key),
                 run_view_type=ViewType.ACTIVE_ONLY,
                 order_by=["attributes.start_time ASC"],
             )
@@ -237,7 +245,7 @@ class Tracker:
 
 
 class RunLog:
-    """Writes to one run."""
+    """Writes to one run; every param, tag, text and description is `redact`-ed on its way to the store."""
 
     def __init__(self, client: RetryingClient, run_id: str):
         self.client = client
@@ -246,7 +254,7 @@ class RunLog:
 
     def params(self, params: Mapping[str, Any]) -> None:
         items = [
-            Param(k, json.dumps(v) if isinstance(v, list) else str(v)[:MAX_PARAM_LENGTH])
+            Param(k, redact(json.dumps(v)) if isinstance(v, list) else redact(str(v))[:MAX_PARAM_LENGTH])
             for k, v in flatten(params).items()
         ]
         for start in range(0, len(items), 100):
@@ -260,14 +268,14 @@ class RunLog:
             self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
 
     def tags(self, tags: Mapping[str, Any]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
 
     def describe(self, markdown: str) -> None:
         """Set the run's description (shown on its page in the MLflow UI)."""
-        self.client.set_tag(self.run_id, "mlflow.note.content", markdown)
+        self.client.set_tag(self.run_id, "mlflow.note.content", redact(markdown))
 
     def text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self.client.log_text(self.run_id, redact(text), artifact_file)
 
     def file(self, write: Callable[[Path], None], artifact_file: str) -> None:
         """Log an artifact produced by ``write(path)``; ``artifact_file`` may hold a folder ('resume/state.pt')."""

@@ -12,7 +12,7 @@ from benchmark.problem import TaskSpec
 from benchmark.strategy import GradientStrategy, StepContext, TaskWeights
 from strategies.normalized import MIN_SCALE, update_loss_scale
 
-LAYERS = ("last", "shared")
+LAYERS = ("last", "last_with_bias", "shared")
 MIN_WEIGHT = 1e-6  # weights are clamped to this before renormalising, so they stay positive
 
 
@@ -22,8 +22,9 @@ class GradNorm(GradientStrategy):
     With L~_t = L_t / L_t(0) and r_t = L~_t / mean(L~) (Eq. 1), the weights w (init 1) take the gradient
     of L_grad = sum_t |G_t - sg(mean(G) * r_t^alpha)| (Eq. 2) and nothing else; the network takes the
     gradient of sum_t w_t L_t with w detached.  After the optimizer step, w is clamped positive and
-    renormalised to sum to T (Algorithm 1).  W is the last shared layer (``layer="last"``, the paper's
-    choice) or every shared parameter (``layer="shared"``, as some implementations do).
+    renormalised to sum to T (Algorithm 1).  W is the weight of the last shared layer (``layer="last"``, the
+    paper's choice), that weight and its bias (``layer="last_with_bias"``, as some implementations do), or
+    every shared parameter (``layer="shared"``).
 
     Chen, Badrinarayanan, Lee & Rabinovich, "GradNorm: Gradient Normalization for Adaptive Loss
     Balancing in Deep Multitask Networks", ICML 2018, Eq. 1-2 and Algorithm 1; ``alpha=1.5`` as for
@@ -62,8 +63,7 @@ class GradNorm(GradientStrategy):
 
     def backward(self, ctx: StepContext) -> TaskWeights:
         losses = torch.stack([ctx.losses[name] for name in self.task_names])
-        layer = ctx.last_shared_layer.parameters() if self.layer == "last" else ctx.shared_parameters
-        params = [p for p in layer if p.requires_grad]
+        params = [p for p in self._measured(ctx) if p.requires_grad]
         grad_norms = torch.stack([self._grad_norm(ctx.losses[name], params) for name in self.task_names])
         weights = self.task_weights.detach().clone()
         (weights * losses).sum().backward()
@@ -75,6 +75,14 @@ class GradNorm(GradientStrategy):
         gradnorm_loss = (self.task_weights * grad_norms - targets).abs().sum()
         (self.task_weights.grad,) = torch.autograd.grad(gradnorm_loss, self.task_weights)
         return dict(zip(self.task_names, weights, strict=True))
+
+    def _measured(self, ctx: StepContext) -> list[torch.Tensor]:
+        """The parameters W whose gradient norms are balanced."""
+        if self.layer == "last":
+            return [ctx.last_shared_layer.weight]
+        if self.layer == "last_with_bias":
+            return list(ctx.last_shared_layer.parameters())
+        return list(ctx.shared_parameters)
 
     @staticmethod
     def _grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from benchmark.tracking import tag_filter
+
 COMMAND = str(Path(sys.executable).parent / "mimo-bench")
 
 
@@ -34,7 +36,7 @@ def start_cli(suite: Path, uri: str, cache: Path, *options: str) -> subprocess.P
 
 def nested_runs(client: MlflowClient, experiment_id: str, parent_id: str | None = None):
     """The (strategy, seed) runs of an experiment, or of one parent run."""
-    query = f"tags.`mlflow.parentRunId` = '{parent_id}'" if parent_id else "tags.run_key != ''"
+    query = tag_filter(**{"mlflow.parentRunId": parent_id}) if parent_id else "tags.run_key != ''"
     return client.search_runs([experiment_id], query)
 
 

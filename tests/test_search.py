@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from benchmark.config import load_suite, to_toml
 from benchmark.search import StudyRunner
 from benchmark.storages import open_storage
+from benchmark.tracking import tag_filter
 from tests.helpers import COMMAND, wait_for
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def write_suite(directory, tracking_uri, search: dict, epochs: int = 2, name: st
 
 def trial_runs(client: MlflowClient, experiment: str, study: str):
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    return client.search_runs([experiment_id], f"tags.kind = 'trial' and tags.study = '{study}'")
+    return client.search_runs([experiment_id], tag_filter(kind="trial", study=study))
 
 
 def test_single_objective_study_is_tracked_and_resumes_to_its_budget(tmp_path, tracking_uri):

@@ -178,7 +178,7 @@ def test_gradnorm_lowers_the_weight_of_the_large_scale_task_keeping_weights_posi
     assert large < 1.0 < small
 
 
-@pytest.mark.parametrize("layer", ["last", "shared"])
+@pytest.mark.parametrize("layer", ["last", "last_with_bias", "shared"])
 def test_gradnorm_network_gets_exactly_the_weighted_sum_gradient_and_w_only_the_gradnorm_loss(layer):
     net = make_net(MIXED)
     inputs, targets = make_batch(MIXED)
@@ -195,7 +195,11 @@ def test_gradnorm_network_gets_exactly_the_weighted_sum_gradient_and_w_only_the_
     assert torch.equal(torch.stack([weights["digit"], weights["size"]]), w)
     net.zero_grad(set_to_none=True)
     losses = losses_of(net, MIXED, *batch)  # the same step's graph, rebuilt for the reference
-    layer_params = list(net.last_shared_layer.parameters()) if layer == "last" else net.shared_parameters()
+    layer_params = {
+        "last": [net.last_shared_layer.weight],
+        "last_with_bias": list(net.last_shared_layer.parameters()),
+        "shared": net.shared_parameters(),
+    }[layer]
     norms = torch.stack([grad_norm(losses[t.name], layer_params) for t in MIXED])
     (w * torch.stack([losses["digit"], losses["size"]])).sum().backward()
     for name, param in net.named_parameters():
@@ -211,7 +215,7 @@ def test_gradnorm_pushes_each_gradient_norm_toward_mean_norm_times_relative_rate
     net = make_net(MIXED)
     batch = make_batch(MIXED)
     losses = losses_of(net, MIXED, *batch)
-    norms = torch.stack([grad_norm(losses[t.name], net.last_shared_layer.parameters()) for t in MIXED])
+    norms = torch.stack([grad_norm(losses[t.name], [net.last_shared_layer.weight]) for t in MIXED])
     strategy = GradNorm(MIXED, alpha=0.7)
     loss_vector = torch.stack([losses["digit"], losses["size"]]).detach()
     strategy.initial_loss.copy_(loss_vector * torch.tensor([1.0, 4.0]))  # loss ratios 1 and 1/4: r = (1.6, 0.4)
@@ -316,7 +320,7 @@ def test_alternating_accumulate_steps_once_per_cycle_with_each_tasks_own_batch()
         (Uncertainty, {"lr": 0}, "lr must be a positive number or None"),
         (GradNorm, {"alpha": -0.5}, "alpha must be a finite number >= 0"),
         (GradNorm, {"lr": math.inf}, "lr must be a positive number"),
-        (GradNorm, {"layer": "first"}, r"layer must be one of \['last', 'shared'\]"),
+        (GradNorm, {"layer": "first"}, r"layer must be one of \['last', 'last_with_bias', 'shared'\]"),
         (GradNorm, {"warmup": 1.5}, "warmup must be an integer >= 1"),
         (Alternating, {"schedule": "cyclic"}, r"schedule must be one of \['round_robin', 'random', 'focus'\]"),
         (Alternating, {"tasks_per_step": 3}, r"tasks_per_step must be an integer in \[1, 2\], got 3"),
@@ -337,3 +341,18 @@ def test_alternating_accumulate_steps_once_per_cycle_with_each_tasks_own_batch()
 def test_bad_options_raise_a_clear_error(cls, options, message):
     with pytest.raises(MimoBenchError, match=f"strategy '{cls.name}': {message}"):
         cls(REGRESSION, **options)
+
+
+@pytest.mark.parametrize(("layer", "expected"), [("last", (6.0, 28.0)), ("last_with_bias", (45**0.5, 980**0.5))])
+def test_gradnorm_measures_the_last_layers_weight_alone_by_default(layer, expected):
+    """h = w x + b with w = 2, b = 3, x = 2 (h = 7); L_a = 3h, L_b = h^2.  dL_a/dw = 3x = 6, dL_a/db = 3;
+    dL_b/dw = 2hx = 28, dL_b/db = 2h = 14.  At step 0 the loss ratios are 1, so the target is mean(G) and
+    d L_grad / d w_t = sign(G_t - mean(G)) G_t = (-G_a, +G_b)."""
+    last = nn.Linear(1, 1)
+    with torch.no_grad():
+        last.weight.fill_(2.0)
+        last.bias.fill_(3.0)
+    h = last(torch.tensor([[2.0]])).squeeze()
+    strategy = GradNorm(REGRESSION, layer=layer)
+    strategy.backward(StepContext({"a": 3 * h, "b": h**2}, list(last.parameters()), {}, last, 0, 1))
+    torch.testing.assert_close(strategy.task_weights.grad, torch.tensor([-expected[0], expected[1]]))

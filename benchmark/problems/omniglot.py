@@ -107,6 +107,10 @@ def decode(path: Path, size: int) -> np.ndarray:
     return 255 - np.asarray(gray)
 
 
+def _count(labels: tuple[str, ...] | None) -> int | None:
+    return None if labels is None else len(labels)
+
+
 class Omniglot(Problem):
     """The real Omniglot background set: image -> alphabet + character, or image + alphabet -> character.
 
@@ -145,11 +149,13 @@ class Omniglot(Problem):
     def _root(self) -> Path:
         return Path(self.root).expanduser().absolute()
 
+    def _awaiting_download(self) -> bool:
+        """Whether ``download`` is set and the data is not on disk yet (`load` fetches it)."""
+        return self.download and not (self._root() / TORCHVISION_FOLDER).is_dir()
+
     def _images_folder(self) -> Path:
-        """The folder holding the alphabet folders, fetched first if ``download`` is set."""
+        """The folder holding the alphabet folders."""
         root = self._root()
-        if self.download and not (root / TORCHVISION_FOLDER).is_dir():
-            self._fetch(root)
         if (root / TORCHVISION_FOLDER.parent).is_dir():
             if not (root / TORCHVISION_FOLDER).is_dir():
                 raise MimoBenchError(
@@ -186,14 +192,19 @@ class Omniglot(Problem):
         return sorted({c.alphabet for c in self.characters()})
 
     def specs(self) -> tuple[tuple[InputSpec, ...], tuple[TaskSpec, ...]]:
-        """The inputs and tasks; lists the data folders (downloading if asked) but decodes nothing."""
-        alphabets = tuple(self._alphabet_names())
-        characters = tuple(c.label for c in self.characters())
+        """The inputs and tasks; lists the data folders but decodes nothing and never downloads: before the
+        download that `load` does, the tasks are named without their classes (enough to validate a suite)."""
+        if self._awaiting_download():
+            alphabets: tuple[str, ...] | None = None
+            characters: tuple[str, ...] | None = None
+        else:
+            alphabets = tuple(self._alphabet_names())
+            characters = tuple(c.label for c in self.characters())
         image = InputSpec("image", "image", (1, self.image_size, self.image_size))
-        character_task = TaskSpec("character", "classification", len(characters), characters)
+        character_task = TaskSpec("character", "classification", _count(characters), characters)
         if self.mode == "two_input":
-            return (image, InputSpec("alphabet", "category", (), len(alphabets))), (character_task,)
-        return (image,), (TaskSpec("alphabet", "classification", len(alphabets), alphabets), character_task)
+            return (image, InputSpec("alphabet", "category", (), _count(alphabets))), (character_task,)
+        return (image,), (TaskSpec("alphabet", "classification", _count(alphabets), alphabets), character_task)
 
     def _decode_all(self) -> dict[str, torch.Tensor]:
         alphabet_index = {name: index for index, name in enumerate(self._alphabet_names())}
@@ -209,6 +220,8 @@ class Omniglot(Problem):
         }
 
     def load(self, seed: int) -> ProblemData:
+        if self._awaiting_download():
+            self._fetch(self._root())
         inputs, tasks = self.specs()
         files = [_fingerprint(path) for character in self.characters() for path in character.files]
         key = {"version": CACHE_VERSION, "image_size": self.image_size, "files": files}
