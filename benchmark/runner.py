@@ -94,13 +94,14 @@ def model_config(suite: Suite) -> ModelConfig:
 
 
 def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
-    """The best-val model and strategy state with label maps; loadable with ``weights_only=True``.
+    """The best-val model and the strategy state of the same epoch, with label maps; loadable with
+    ``weights_only=True``.
 
     With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
     """
     return {
         "model": trainer.model.state_dict(),
-        "strategy": trainer.strategy.state_dict(),
+        "strategy": trainer.best_strategy_state,
         "best_epoch": trainer.best_epoch,
         "run": spec.definition,
         "inputs": [dataclasses.asdict(i) for i in data.inputs],

@@ -291,7 +291,9 @@ def check_fixed_test_split(problem) -> None:
     assert train[0] != train[1] != train[2] and val[0] != val[1]  # the seed draws train/val from the rest
     for seed in range(3):
         assert not (train[seed] & val[seed]) and not ((train[seed] | val[seed]) & set(test[seed]))
-        assert len(train[seed]) + len(val[seed]) + len(set(test[seed])) == sum(len(s) for s in (loads[seed].train, loads[seed].val, loads[seed].test))
+        assert len(train[seed]) + len(val[seed]) + len(set(test[seed])) == sum(
+            len(s) for s in (loads[seed].train, loads[seed].val, loads[seed].test)
+        )
 
 
 def test_glyphs_and_tabular_hold_the_test_set_fixed_across_seeds():
