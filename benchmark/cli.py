@@ -281,11 +281,15 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
-    from benchmark.plan import expand
+    from benchmark.plan import DEFAULT_THREADS, expand, resolve_device
 
     suite = load_suite(args.suite)
-    specs = expand(suite)
-    print(f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {suite.tracking_uri}")
+    device = resolve_device(suite.device) if suite.device == "auto" else suite.device  # 'cuda' even where absent
+    specs = expand(suite, device, DEFAULT_THREADS)
+    print(
+        f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {suite.tracking_uri}; "
+        f"run keys for device {device}, {DEFAULT_THREADS} CPU thread(s)"
+    )
     for spec in specs:
         print(f"  {spec.name}  run_key={spec.run_key}")
     return 0

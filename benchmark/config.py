@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmark.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.registry import with_defaults
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEVICES = ("cpu", "cuda", "auto")
@@ -314,6 +315,7 @@ def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyE
     if not entries:
         raise MimoBenchError(f"{path}: strategies: empty; add at least one [[strategies]] table with a name")
     resolved: list[StrategyEntry] = []
+    configurations: dict[str, dict[str, Any]] = {}  # label -> every option, defaults filled in
     for index, raw in enumerate(entries):
         entry = _Table(path, f"strategies[{index}]", raw)
         name = entry.get("name", str, _REQUIRED, "a strategy name (see `mimo-bench strategies`)")
@@ -326,8 +328,9 @@ def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyE
             error = ""
         except PluginError as broken:
             error = str(broken)
+        full = params if error else with_defaults(STRATEGIES.get(name), params)
         for earlier in resolved:
-            if earlier.name == name and earlier.params == params:
+            if earlier.name == name and configurations[earlier.label] == full:
                 raise entry.error(f"duplicates {earlier.label!r} (same name and parameters); remove one")
         if label is None:
             taken = sum(1 for e in resolved if e.name == name)
@@ -335,6 +338,7 @@ def _strategies(path: Path, entries: list[Any], tasks: tuple) -> tuple[StrategyE
         if any(e.label == label for e in resolved):
             raise entry.error(f"label {label!r} is used twice; give each configuration its own label", "label")
         resolved.append(StrategyEntry(name, label, params, error))
+        configurations[label] = full
     return tuple(resolved)
 
 

@@ -94,7 +94,7 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str = "sum", space
 
 
 def _notes(source: ExperimentRuns, baseline: str, tests: pd.DataFrame) -> list[str]:
-    notes = []
+    notes = list(source.notes)
     if baseline not in set(source.runs["label"]):
         notes.append(f"No '{baseline}' runs in this experiment: Δm% and the paired tests need the baseline.")
     few = tests[tests["pairs"] < MIN_PAIRS].drop_duplicates("strategy")
