@@ -183,8 +183,8 @@ def _parser() -> argparse.ArgumentParser:
         help="analyse an experiment's runs: tables over seeds, Δm%%, significance, Pareto fronts, plots",
         description="Turn an experiment's runs into a trade-off analysis: per strategy each task's test metrics "
         "(mean ± std, 95% CI over seeds), Δm% and mean rank against a baseline, paired t-tests over seeds, the "
-        "Pareto set over every run and search trial with each strategy's hypervolume, and plots (Pareto fronts, "
-        "weight trajectories, learning curves, gradient diagnostics). Printed, written to --out, and logged on the "
+        "Pareto set over every run and search trial (val metrics by default) with each strategy's hypervolume, "
+        "and plots (Pareto fronts, weight trajectories, learning curves, gradient diagnostics). Printed, written to --out, and logged on the "
         "experiment's latest suite (or study) run: artifacts under report/ and the tables as its description.",
     )
     report.add_argument("experiment", nargs="?", help="experiment name (= the suite's name), e.g. glyphs-quick")
@@ -198,9 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--pareto-space",
-        choices=["test", "val"],
-        default="test",
-        help="metrics of the Pareto analysis: test, or val at each run's best-val epoch (default test)",
+        choices=["val", "test"],
+        default="val",
+        help="metrics of the Pareto analysis: val at each run's best-val epoch (default: no choice made on "
+        "test), or test (a best-of-N on test once search trials are pooled)",
     )
     report.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db")
     report.add_argument("--no-log", action="store_true", help="do not log the report on the parent run")
@@ -304,13 +305,16 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from benchmark.config import load_suite
-    from benchmark.plan import expand
+    from benchmark.plan import DEFAULT_THREADS, expand, resolve_device
     from benchmark.untrusted import redact
 
     suite = load_suite(args.suite, import_plugins=args.allow_plugins)
-    specs = expand(suite)
-    where = redact(suite.tracking_uri)
-    print(f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {where}")
+    device = resolve_device(suite.device) if suite.device == "auto" else suite.device  # 'cuda' even where absent
+    specs = expand(suite, device, DEFAULT_THREADS)
+    print(
+        f"{args.suite}: valid; {len(specs)} run(s) on problem '{suite.problem}', tracked at {redact(suite.tracking_uri)}; "
+        f"run keys for device {device}, {DEFAULT_THREADS} CPU thread(s)"
+    )
     for spec in specs:
         print(f"  {spec.name}  run_key={spec.run_key}")
     _print_unimported(suite)

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmark.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.registries import PROBLEMS, STRATEGIES
-from benchmark.registry import Registry
+from benchmark.registry import Registry, with_defaults
 from benchmark.untrusted import filter_problem
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -362,20 +362,22 @@ def _strategies(plugins: _Plugins, entries: list[Any], tasks: tuple | None) -> t
     if not entries:
         raise MimoBenchError(f"{path}: strategies: empty; add at least one [[strategies]] table with a name")
     resolved: list[StrategyEntry] = []
+    configurations: dict[str, dict[str, Any]] = {}  # label -> every option, defaults filled in
     for index, raw in enumerate(entries):
         entry = _Table(path, f"strategies[{index}]", raw)
         name = entry.get("name", str, _REQUIRED, "a strategy name (see `mimo-bench strategies`)")
         label = entry.name("label", None, "a string naming this configuration")
         params = entry.rest()
-        error = ""
+        error, cls = "", None
         try:
             cls = plugins.get(STRATEGIES, name, entry.key("name"))
             if cls is not None and tasks is not None:
                 _construct(path, entry.where, cls, params, tasks)
         except PluginError as broken:
             error = str(broken)
+        full = with_defaults(cls, params) if cls is not None and not error else params
         for earlier in resolved:
-            if earlier.name == name and earlier.params == params:
+            if earlier.name == name and configurations[earlier.label] == full:
                 raise entry.error(f"duplicates {earlier.label!r} (same name and parameters); remove one")
         if label is None:
             taken = sum(1 for e in resolved if e.name == name)
@@ -383,6 +385,7 @@ def _strategies(plugins: _Plugins, entries: list[Any], tasks: tuple | None) -> t
         if any(e.label == label for e in resolved):
             raise entry.error(f"label {label!r} is used twice; give each configuration its own label", "label")
         resolved.append(StrategyEntry(name, label, params, error))
+        configurations[label] = full
     return tuple(resolved)
 
 

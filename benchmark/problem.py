@@ -107,7 +107,8 @@ class Problem:
         raise NotImplementedError
 
     def load(self, seed: int) -> ProblemData:
-        """The data with train/val/test splits drawn deterministically from ``seed``."""
+        """The data with train/val/test splits drawn deterministically from ``seed``; built-in problems
+        hold the test split fixed across seeds (`stratified_split`)."""
         raise NotImplementedError
 
     @property
@@ -140,6 +141,7 @@ def cache_dir() -> Path:
 
 
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test
+TEST_DRAW_SEED = 0  # the test samples' draw, the same for every run seed
 
 
 def stratified_split(
@@ -147,20 +149,24 @@ def stratified_split(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split sample indices into train/val/test so each label keeps its share in every split.
 
-    Deterministic from ``seed``; every label with at least 3 samples appears in all three splits.
+    The test split depends on the labels alone: every seed (and so every search trial, tuned on one
+    seed's val) gets the same test samples, which no model selection ever sees.  ``seed`` draws the
+    train/val split of the rest.  Every label with at least 3 samples appears in all three splits.
     """
+    fixed = torch.Generator().manual_seed(TEST_DRAW_SEED)
     generator = torch.Generator().manual_seed(seed)
     parts: list[list[torch.Tensor]] = [[], [], []]
     for label in torch.unique(labels):
         members = torch.nonzero(labels == label).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
+        members = members[torch.randperm(len(members), generator=fixed)]
         n = len(members)
         n_val = max(1, round(n * fractions[1])) if n >= 3 else 0
         n_test = max(1, round(n * fractions[2])) if n >= 3 else 0
-        n_train = n - n_val - n_test
-        parts[0].append(members[:n_train])
-        parts[1].append(members[n_train : n_train + n_val])
-        parts[2].append(members[n_train + n_val :])
+        rest = members[n_test:]
+        rest = rest[torch.randperm(len(rest), generator=generator)]
+        parts[0].append(rest[n_val:])
+        parts[1].append(rest[:n_val])
+        parts[2].append(members[:n_test])
     return tuple(torch.sort(torch.cat(p)).values for p in parts)  # type: ignore[return-value]
 
 

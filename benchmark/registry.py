@@ -162,6 +162,12 @@ def keyword_options(cls: type) -> dict[str, Any]:
     return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def with_defaults(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with every other option of the plugin ``cls`` at its default: its whole configuration."""
+    defaults = {k: v for k, v in cls.options().items() if v is not inspect.Parameter.empty}
+    return {**defaults, **options}
+
+
 def summary(cls: type) -> str:
     """A plugin's one-line doc: the first line of its class docstring ('' without one)."""
     return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""

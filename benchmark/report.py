@@ -50,7 +50,7 @@ class Report:
 
     source: ExperimentRuns
     baseline: str
-    space: str  # the metrics the Pareto analysis uses: test or val (best-val epoch)
+    space: str  # the metrics the Pareto analysis uses: val (at the best-val epoch, the default) or test
     table: pd.DataFrame  # per strategy: seeds, failed, mean/std/CI per metric, Δm%, mean rank
     tests: pd.DataFrame  # paired tests against the baseline
     points: pd.DataFrame  # every finished run and trial, with ``on_front``
@@ -59,8 +59,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def build(source: ExperimentRuns, tracker: Tracker, baseline: str = "sum", space: str = "test") -> Report:
-    """The report's tables from the experiment's runs (the figures come with `write`)."""
+def build(source: ExperimentRuns, tracker: Tracker, baseline: str = "sum", space: str = "val") -> Report:
+    """The report's tables from the experiment's runs (the figures come with `write`); the Pareto analysis
+    in ``space``: val at each run's best-val epoch (selection never looks at test), or test."""
     runs, primary = source.runs, source.primary
     table = strategy_table(runs, source.metrics)
     table["Δm%"] = delta_m(table, baseline, primary)
@@ -93,7 +94,7 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str = "sum", space
 
 
 def _notes(source: ExperimentRuns, baseline: str, tests: pd.DataFrame) -> list[str]:
-    notes = []
+    notes = list(source.notes)
     if baseline not in set(source.runs["label"]):
         notes.append(f"No '{baseline}' runs in this experiment: Δm% and the paired tests need the baseline.")
     few = tests[tests["pairs"] < MIN_PAIRS].drop_duplicates("strategy")
@@ -161,7 +162,7 @@ def make_report(
     experiment: str | None = None,
     run_id: str | None = None,
     baseline: str = "sum",
-    space: str = "test",
+    space: str = "val",
     out: Path | None = None,
     log: bool = True,
 ) -> Report:

@@ -1,13 +1,18 @@
 """The report's input: an experiment's runs read from MLflow into pandas.
 
-The report covers an experiment's current results: per (strategy label, seed) the latest run
-that finished, else the latest that failed (reported as failed, excluded from the statistics).
-Search trials are read too; they join the Pareto analysis, not the per-strategy table.
+The report covers one definition per strategy label (a run's ``definition`` tag: its run key without
+the seed), never a mix: given a parent run, the definitions and seeds its suite covered (the runs it
+trained and those it skipped as done earlier, `benchmark.plan.coverage_tags`); given an experiment,
+each label's latest definition.  A note says what it leaves out, and when labels were trained under
+different settings.  Per (label, seed) it takes the latest run that finished, else the latest that
+failed (reported as failed, excluded from the statistics).  Search trials are read too (a study
+parent's own only); they join the Pareto analysis, not the per-strategy table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -28,6 +33,7 @@ class ExperimentRuns:
     runs: pd.DataFrame  # one row per (label, seed): run_id, label, seed, status, counts, reason, metrics
     trials: pd.DataFrame  # finished search trials, same columns
     metrics: list[TaskMetric]  # every test metric of every task
+    notes: list[str] = field(default_factory=list)  # what the selection of runs left out
 
     @property
     def primary(self) -> list[TaskMetric]:
@@ -43,6 +49,7 @@ def load_runs(tracker: Tracker, experiment: str | None = None, run_id: str | Non
     import mlflow
 
     client = tracker.client
+    parent = None
     if run_id:
         try:
             parent = client.get_run(run_id)
@@ -65,15 +72,22 @@ def load_runs(tracker: Tracker, experiment: str | None = None, run_id: str | Non
     if frame.empty:
         raise MimoBenchError(f"experiment {experiment!r} has no strategy runs yet; run a suite first")
     frame = _tidy(frame)
-    runs = current_runs(frame[frame["kind"] != "trial"])
-    trials = frame[(frame["kind"] == "trial") & (frame["status"] == "FINISHED")].reset_index(drop=True)
+    tags = parent.data.tags if parent else {}
+    if "definitions" in tags:
+        chosen, notes = covered_runs(frame[frame["kind"] != "trial"], tags, run_id)
+    else:
+        chosen, notes = latest_definitions(frame[frame["kind"] != "trial"])
+    trials = frame[(frame["kind"] == "trial") & (frame["status"] == "FINISHED")]
+    if tags.get("kind") == "study":
+        trials = trials[trials["study"] == tags.get("study")]
     return ExperimentRuns(
         experiment,
         experiment_id,
         run_id or _latest_parent(client, experiment_id),
-        runs,
-        trials,
+        current_runs(chosen),
+        trials.reset_index(drop=True),
         find_metrics(frame.columns),
+        notes,
     )
 
 
@@ -88,7 +102,52 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     reason = frame.get("tags.failure_reason", pd.Series("", index=frame.index))
     tidy["reason"] = reason.fillna("")
     tidy["counts"] = tidy["status"] == "FINISHED"
+    for tag in ("definition", "setup", "study"):  # none on runs from before the report chose by definition
+        tidy[tag] = frame.get(f"tags.{tag}", pd.Series("", index=frame.index)).fillna("")
     return tidy
+
+
+def covered_runs(frame: pd.DataFrame, tags: dict[str, str], run_id: str) -> tuple[pd.DataFrame, list[str]]:
+    """The runs of the definitions and seeds that parent run ``run_id`` (with ``tags``) covered, and notes
+    on the experiment's other runs left out."""
+    definitions, seeds = set(json.loads(tags["definitions"])), set(json.loads(tags["seeds"]))
+    covered = frame["definition"].isin(definitions) & frame["seed"].isin(seeds)
+    chosen, others = frame[covered], frame[~covered & frame["status"].isin(ENDED)]
+    notes = []
+    labels = set(chosen["label"])
+    for label, group in others[others["label"].isin(labels)].groupby("label", sort=False):
+        notes.append(
+            f"{label}: {len(group)} run(s) of other definition(s) or seeds left out; "
+            f"the report covers the runs of parent run {run_id[:8]}'s suite."
+        )
+    missing = sorted(set(others["label"]) - labels)
+    if missing:
+        notes.append(f"Runs of {', '.join(missing)} left out: not in parent run {run_id[:8]}'s suite.")
+    return chosen, notes
+
+
+def latest_definitions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Per label the runs of its latest definition (that of its latest ended run), and notes on the runs of
+    older definitions left out and on labels trained under different settings."""
+    ended = frame[frame["status"].isin(ENDED)].sort_values("start_time")
+    latest = ended.groupby("label", sort=False)[["definition", "setup"]].last()
+    keep = ended["definition"] == ended["label"].map(latest["definition"])
+    notes = []
+    for label, group in ended[~keep].groupby("label", sort=False):
+        notes.append(
+            f"{label}: {len(group)} run(s) of {group['definition'].nunique()} older definition(s) left out; "
+            "the report covers its latest definition (run the suite again for every seed of it)."
+        )
+    setups = latest[latest["setup"] != ""].groupby("setup", sort=False)
+    if setups.ngroups > 1:
+        newest = ended[ended["setup"] != ""].iloc[-1]["setup"]
+        older = sorted(set(latest.index[(latest["setup"] != newest) & (latest["setup"] != "")]))
+        notes.append(
+            f"Strategies were trained under different settings (problem, model, optimizer, epochs, batch size, "
+            f"device, threads or code): {', '.join(older)} under older settings than the latest run's; comparing "
+            "them mixes configurations. Run the suite again to bring every strategy to one."
+        )
+    return ended[keep], notes
 
 
 def current_runs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, decide
 from benchmark.config import Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
-from benchmark.plan import RunSpec, expand
+from benchmark.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
 from benchmark.problem import Problem, ProblemData
 from benchmark.progress import SuiteProgress
 from benchmark.registries import PROBLEMS, STRATEGIES
@@ -36,9 +36,6 @@ from benchmark.worker_processes import resolve_jobs
 
 if TYPE_CHECKING:
     from benchmark.report import Report
-
-
-DEFAULT_THREADS = 1  # CPU threads per run: kernels' last bits depend on the count, so fix it by default
 
 
 def set_threads(threads: int) -> None:
@@ -82,26 +79,19 @@ class RunOutcome:
         return self.status in ("FINISHED", "EARLIER")
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MimoBenchError("device = 'cuda' but no CUDA device is available; use 'cpu' or 'auto'")
-    return device
-
-
 def model_config(suite: Suite) -> ModelConfig:
     return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
 
 
 def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
-    """The best-val model and strategy state with label maps; loadable with ``weights_only=True``.
+    """The best-val model and the strategy state of the same epoch, with label maps; loadable with
+    ``weights_only=True``.
 
     With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
     """
     return {
         "model": trainer.model.state_dict(),
-        "strategy": trainer.strategy.state_dict(),
+        "strategy": trainer.best_strategy_state,
         "best_epoch": trainer.best_epoch,
         "run": spec.definition,
         "inputs": [dataclasses.asdict(i) for i in data.inputs],
@@ -118,6 +108,8 @@ def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
         "problem": suite.problem,
         "suite": suite.name,
         "run_key": spec.run_key,
+        "definition": spec.definition_key,  # the report covers one definition per strategy
+        "setup": spec.setup_key,
     }
     labels = [entry.label for entry in suite.strategies]
     if spec.strategy.label in labels:  # not so for a search's `sum` baseline; the report lists suite order
@@ -126,11 +118,12 @@ def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
 
 
 def run_params(spec: RunSpec) -> dict[str, Any]:
+    """The run's definition: every strategy option (defaults filled in), device, threads, code fingerprints."""
     return {
         "strategy": spec.strategy.name,
         "strategy_label": spec.strategy.label,
         "seed": spec.seed,
-        **{f"strategy.{k}": v for k, v in spec.strategy.params.items()},
+        **{f"strategy.{k}": v for k, v in spec.definition["strategy"].items() if k != "name"},
         **{k: v for k, v in spec.definition.items() if k not in ("strategy", "seed")},
     }
 
@@ -166,7 +159,7 @@ class SuiteRunner:
         found = self.tracker.client.get_experiment_by_name(self.suite.name)
         plan = []
         wording = {"skip": "skip (finished earlier)", "busy": "busy (running in another process)", "start": "run"}
-        for spec in expand(self.suite):
+        for spec in expand(self.suite, self.device, self.threads):
             runs = self.tracker.runs_with_key(found.experiment_id, spec.run_key) if found else []
             decision = decide(runs, self.force)
             if decision.action == "resume":
@@ -181,14 +174,14 @@ class SuiteRunner:
         suite = self.suite
         jobs = resolve_jobs(jobs, self.threads, self.device)
         experiment_id = self.tracker.experiment(suite.name)
+        specs = expand(suite, self.device, self.threads)
         parent = self.tracker.start_run(
             experiment_id,
             f"{suite.name} {datetime.now():%Y-%m-%d %H:%M}",
-            {"suite": suite.name, "problem": suite.problem, "kind": "suite", "jobs": jobs},
+            {"suite": suite.name, "problem": suite.problem, "kind": "suite", "jobs": jobs, **coverage_tags(specs)},
             {k: v for k, v in suite.resolved().items() if k != "strategies"},
         )
         parent.text(to_toml(suite.resolved()), "suite.toml")
-        specs = expand(suite)
         outcomes: list[RunOutcome] = []
         with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
             try:

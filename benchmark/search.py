@@ -223,7 +223,7 @@ class StudyRunner:
         If another worker is training it, wait for that run rather than train it twice.
         """
         sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry("sum", "sum", {}),))
-        (spec,) = [s for s in expand(sum_suite) if s.seed == self.seed]
+        (spec,) = [s for s in expand(sum_suite, self.runner.device, self.runner.threads) if s.seed == self.seed]
         with SuiteProgress(1, enabled=self.runner.show_progress) as progress:
             outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
             while outcome.status == "BUSY":
@@ -238,7 +238,7 @@ class StudyRunner:
     def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict):
         cls = STRATEGIES.get(entry.name)
         tracker, suite = self.runner.tracker, self.suite
-        base = next(s for s in expand(suite) if s.seed == self.seed)
+        base = next(s for s in expand(suite, self.runner.device, self.runner.threads) if s.seed == self.seed)
 
         def run_trial(trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
             params = {

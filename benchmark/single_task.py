@@ -87,6 +87,11 @@ class SingleTaskTrainers:
                 metrics.update(trainer.train_epoch(progress if on_batch else None))
         return metrics
 
+    @property
+    def best_strategy_state(self) -> dict[str, torch.Tensor]:
+        """Each net's strategy state at its own best-val epoch, keyed as ``strategy.state_dict()`` is."""
+        return {f"{n}.{k}": v for n, t in self.trainers.items() for k, v in t.best_strategy_state.items()}
+
     def best_val_metrics(self) -> dict[str, float]:
         """Each task's ``val/...`` metrics at its own net's best-val epoch."""
         return {k: v for trainer in self.trainers.values() for k, v in trainer.best_val_metrics().items()}

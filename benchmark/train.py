@@ -194,10 +194,10 @@ class Trainer:
         metrics.update(self.strategy.epoch_metrics())
         self.first_val = self.first_val or val
         score = selection_score(val, self.first_val, self.tasks)
-        if score < self.best_score:
-            self.best_score, self.best_epoch = score, self.epoch
-            self.best_state = copy.deepcopy(self.model.state_dict())
         self.strategy.end_epoch(self.epoch, {n: metrics[f"train/{n}/loss"] for n in self.names}, val)
+        if score < self.best_score:  # after end_epoch: the strategy's state as this epoch leaves it
+            self.best_score, self.best_epoch = score, self.epoch
+            self.best_state = copy.deepcopy({"model": self.model.state_dict(), "strategy": self.strategy.state_dict()})
         self.history.append(metrics)
         return metrics
 
@@ -238,7 +238,12 @@ class Trainer:
         """How the model was selected, logged with the test metrics: the best-val epoch."""
         return {"best_epoch": self.best_epoch}
 
+    @property
+    def best_strategy_state(self) -> dict[str, torch.Tensor]:
+        """The strategy's state at the end of the best-val epoch (the epoch of the model that `test` uses)."""
+        return self.best_state["strategy"]
+
     def test(self) -> dict[str, float]:
-        """Test metrics of the best-val state (which the model keeps afterwards)."""
-        self.model.load_state_dict(self.best_state)
+        """Test metrics of the best-val model (which the model keeps afterwards)."""
+        self.model.load_state_dict(self.best_state["model"])
         return evaluate(self.model, self.test_split, self.tasks, "test", self.config.eval_batch_size)

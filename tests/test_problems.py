@@ -85,8 +85,8 @@ def test_glyphs_cache_is_written_once_then_hit_quickly(fresh_cache):
 def test_glyphs_split_is_stratified_deterministic_per_seed_and_partitions_the_data():
     problem = Glyphs(**SMALL_GLYPHS)
     first, again, other = problem.load(seed=0), problem.load(seed=0), problem.load(seed=1)
-    assert torch.equal(first.test.targets["slant"], again.test.targets["slant"])
-    assert not torch.equal(first.test.targets["slant"], other.test.targets["slant"])
+    assert torch.equal(first.train.targets["slant"], again.train.targets["slant"])
+    assert not torch.equal(first.train.targets["slant"], other.train.targets["slant"])
     # slants are continuous random draws, so they identify samples
     whole = problem.generate()
     pooled = all_samples(first)
@@ -271,3 +271,40 @@ def test_tabular_price_is_on_the_target_scale(scale):
 def test_tabular_bad_option_names_it(option, value):
     with pytest.raises(MimoBenchError, match=f"problem 'tabular': {option} must be"):
         Tabular(**{option: value})
+
+
+# -- every built-in problem: one test set for every seed -----------------------------------------------
+
+
+def sample_ids(split) -> list[bytes]:
+    """Each sample of a split as the bytes of all its tensors (every built-in problem's samples differ)."""
+    tensors = [*split.inputs.values(), *split.targets.values()]
+    return [b"".join(t[i].numpy().tobytes() for t in tensors) for i in range(len(split))]
+
+
+def check_fixed_test_split(problem) -> None:
+    loads = [problem.load(seed) for seed in (0, 1, 2)]
+    test = [sample_ids(data.test) for data in loads]
+    assert test[0] == test[1] == test[2]  # the same samples in the same order: no seed selects on them
+    train = [set(sample_ids(data.train)) for data in loads]
+    val = [set(sample_ids(data.val)) for data in loads]
+    assert train[0] != train[1] != train[2] and val[0] != val[1]  # the seed draws train/val from the rest
+    for seed in range(3):
+        assert not (train[seed] & val[seed]) and not ((train[seed] | val[seed]) & set(test[seed]))
+        assert len(train[seed]) + len(val[seed]) + len(set(test[seed])) == sum(
+            len(s) for s in (loads[seed].train, loads[seed].val, loads[seed].test)
+        )
+
+
+def test_glyphs_and_tabular_hold_the_test_set_fixed_across_seeds():
+    check_fixed_test_split(Glyphs(**SMALL_GLYPHS))
+    check_fixed_test_split(Tabular(dim_a=6, dim_b=3, samples=120, classes=3))
+
+
+def test_omniglot_holds_the_test_set_fixed_across_seeds(tmp_path, fresh_cache):
+    write_omniglot(tmp_path / "omniglot")
+    problem = Omniglot(root=str(tmp_path / "omniglot"), image_size=16)
+    loads = [problem.load(seed) for seed in (0, 1)]
+    assert sample_ids(loads[0].test) == sample_ids(loads[1].test)
+    assert set(sample_ids(loads[0].train)) != set(sample_ids(loads[1].train))
+    assert not set(sample_ids(loads[0].test)) & set(sample_ids(loads[1].train) + sample_ids(loads[1].val))

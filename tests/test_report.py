@@ -156,7 +156,9 @@ def test_pareto_set_is_non_dominated_and_complete(report):
     points = rep.points
     primary = rep.source.primary
     assert len(points) == 8  # 3 + 3 + 2 finished runs
-    values = [[row[m.key()] * (1 if m.higher_is_better else -1) for m in primary] for _, row in points.iterrows()]
+    values = [
+        [row[m.key(rep.space)] * (1 if m.higher_is_better else -1) for m in primary] for _, row in points.iterrows()
+    ]
     for index, own in enumerate(values):
         dominated = any(
             all(o >= v for o, v in zip(other, own, strict=True)) and any(o > v for o, v in zip(other, own, strict=True))
@@ -258,3 +260,17 @@ def test_strategies_are_listed_in_suite_order_whatever_order_their_runs_started(
     runs = current_runs(frame)
     assert list(dict.fromkeys(runs["label"])) == ["sum", "static", "single", "old-run"]
     assert list(runs["seed"]) == [0, 1] * 4
+
+
+def test_the_pareto_analysis_defaults_to_val_at_the_best_epoch_and_test_stays_an_option(experiment):
+    from benchmark.cli import _parser
+
+    client, tracker = MlflowClient(experiment), Tracker(experiment)
+    default = make_report(tracker, "report-tiny", log=False)
+    assert default.space == "val" and _parser().parse_args(["report", "x"]).pareto_space == "val"
+    for _, point in default.points.iterrows():
+        best = int(client.get_run(point["run_id"]).data.metrics["best_epoch"])
+        history = {m.step: m.value for m in client.get_metric_history(point["run_id"], "val/alphabet/accuracy")}
+        assert point["val/alphabet/accuracy"] == history[best]
+    on_test = make_report(tracker, "report-tiny", space="test", log=False)
+    assert on_test.space == "test" and set(on_test.reference) == {m.key("test") for m in on_test.source.primary}
