@@ -318,6 +318,6 @@ class SuiteRunner:
                     raise
                 progress.log(failure_line(spec.name, reason))
                 return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
-        log.finish("FINISHED")
+            log.finish("FINISHED")  # before a stop held since the last batch is taken
         best_val = trainer.best_val_metrics()
         return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id, best_val)
