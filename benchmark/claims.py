@@ -4,7 +4,9 @@ A run is *claimed* by the process that marks it RUNNING with an ``owner`` (host:
 ``heartbeat`` tag fresh.  A RUNNING run is *stale* when its owner process on this host is gone or its
 heartbeat is older than `STALE_AFTER`.  On a SQLite store the decision is taken under a file lock, so
 two invocations on one machine never claim the same run; on other stores a new claim waits
-`SETTLE_SECONDS` and yields to an earlier claim of the same key.
+`SETTLE_SECONDS` and yields to an earlier claim of the same key, and a resume waits as long and
+yields when another process's ``owner`` tag replaced its own.  A suite's parent run carries the same
+tags; the next invocation marks a stale one KILLED (`retire_stale_parents`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def process_gone(owner: str) -> bool | None:
     except PermissionError:
         pass  # alive, owned by another user
     return None  # alive now, yet the pid may have been reused: the heartbeat decides
+
+
+def ownership() -> dict[str, str]:
+    """The tags that claim a run for this process."""
+    return {"owner": owner_id(), "heartbeat": f"{time.time():.0f}"}
 
 
 def is_stale(run: Run, now: float | None = None) -> bool:
@@ -112,7 +119,7 @@ def claim(
     tracker: Tracker, experiment_id: str, run_key: str, force: bool, start: Callable[[dict[str, str]], RunLog]
 ) -> Claim:
     """Decide what to do with ``run_key`` and, for 'resume' or 'start', take the run over."""
-    ownership = {"owner": owner_id(), "heartbeat": f"{time.time():.0f}"}
+    tags = ownership()
     with store_lock(tracker.uri) as locked:
         decision = decide(tracker.runs_with_key(experiment_id, run_key), force)
         run = decision.run
@@ -125,13 +132,26 @@ def claim(
                 _retire(tracker, other, checkpointed=other in decision.resumable)
         if decision.action == "resume":
             log = tracker.reopen(run.info.run_id)
-            log.tags({**ownership, "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
-            return Claim("resume", run.info.run_id, log, note=f"from epoch {run.data.tags['checkpoint_epoch']}")
-        log = start(ownership)
+            log.tags({**tags, "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
+        else:
+            log = start(tags)
+    if decision.action == "resume":
+        if not locked and _lost_resume(tracker, log.run_id, tags["owner"]):
+            return Claim("busy", log.run_id, note="resumed by another process at the same moment")
+        return Claim("resume", log.run_id, log, note=f"from epoch {run.data.tags['checkpoint_epoch']}")
     if not locked and _lost_race(tracker, experiment_id, run_key, log.run_id):
         tracker.client.delete_run(log.run_id)
         return Claim("busy", note="claimed by another process at the same moment")
     return Claim("start", log.run_id, log)
+
+
+def retire_stale_parents(tracker: Tracker, experiment_id: str) -> None:
+    """Mark KILLED every suite parent run left RUNNING by a process that is gone (kill -9, a lost machine)."""
+    for run in tracker.client.search_runs([experiment_id], "tags.kind = 'suite' and attributes.status = 'RUNNING'"):
+        if is_stale(run):
+            log = RunLog(tracker.client, run.info.run_id)
+            log.tags({"failure_reason": f"its process ({run.data.tags.get('owner', 'unknown')}) is gone"})
+            log.finish("KILLED")
 
 
 def _retire(tracker: Tracker, run: Run, checkpointed: bool) -> None:
@@ -155,3 +175,9 @@ def _lost_race(tracker: Tracker, experiment_id: str, run_key: str, own_run_id: s
     ]
     own = tracker.client.get_run(own_run_id).info
     return any((r.info.start_time, r.info.run_id) < (own.start_time, own.run_id) for r in rivals)
+
+
+def _lost_resume(tracker: Tracker, run_id: str, owner: str) -> bool:
+    """After a short wait: did another process reopen the same run since (its owner tag replaced ours)?"""
+    time.sleep(SETTLE_SECONDS)
+    return tracker.client.get_run(run_id).data.tags.get("owner") != owner

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -439,14 +438,12 @@ def _perf_search(suite, trials: int) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if argv is None:  # the real command: `kill` (SIGTERM) stops it like Ctrl-C, leaving the run resumable
-        signal.signal(signal.SIGTERM, _interrupt)
+        from benchmark.stopping import STOP
+
+        STOP.install()  # taken at a safe point, never inside a store write
     try:
         if args.command == "run":
             return _run(args)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
 import socket
 import time
 from collections import deque
@@ -28,9 +27,10 @@ from benchmark.claims import decide
 from benchmark.config import Suite
 from benchmark.errors import PluginError
 from benchmark.plan import RunSpec
-from benchmark.progress import SuiteProgress
+from benchmark.progress import Line, SuiteProgress, failure_line
 from benchmark.registries import STRATEGIES
 from benchmark.runner import RunOutcome, SuiteRunner
+from benchmark.stopping import STOP
 from benchmark.tracking import RunLog
 from benchmark.worker_processes import sigint_ignored, stop_with_parent, worker_context
 
@@ -40,42 +40,18 @@ if TYPE_CHECKING:
 STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
 
 
-class StopRequest:
-    """A worker's stop (SIGTERM from the parent, or the parent's death), taken at a safe point.
-
-    While a run trains, the request is held until the next batch, so the KeyboardInterrupt that marks
-    the run KILLED never lands inside a write to the tracking store (SQLite left a lock behind
-    then); between runs it interrupts at once.
-    """
+class WorkerProgress(SuiteProgress):
+    """A worker's progress: no bars; its log lines go back to the parent with the outcome."""
 
     def __init__(self) -> None:
-        self.requested = False
-        self.training = False
-
-    def __call__(self, *signal_info: object) -> None:  # the SIGTERM handler
-        self.requested = True
-        if not self.training:
-            raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-
-
-class WorkerProgress(SuiteProgress):
-    """A worker's progress: no bars; its log lines go back to the parent with the outcome; each batch
-    is where a stop request is taken."""
-
-    def __init__(self, stop: StopRequest) -> None:
         super().__init__(1, enabled=False)
-        self.lines: list[str] = []
-        self.stop = stop
+        self.lines: list[Line] = []
 
-    def log(self, message: str) -> None:
+    def log(self, message: Line) -> None:
         self.lines.append(message)
 
     def batch(self, epoch: int, batch_index: int, losses: dict[str, torch.Tensor]) -> None:
-        self.stop.check()
+        """No bar to update."""
 
 
 def work(
@@ -88,22 +64,17 @@ def work(
     pipe: Connection,
 ) -> None:
     """A worker process: train each run spec received on ``pipe`` and send back its outcome, until None."""
-    stop = StopRequest()
-    signal.signal(signal.SIGTERM, stop)  # the parent's stop
+    STOP.install()  # the parent's stop, taken at the next batch (`benchmark.stopping`)
     stop_with_parent()  # ... and its death
     os.environ.clear()  # the parent's environment now, not the one the fork server started with
     os.environ.update(environment)
     try:
         runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
         while (spec := pipe.recv()) is not None:
-            progress = WorkerProgress(stop)
-            stop.training = True  # a stop before this raised at once, in the handler
-            try:
+            progress = WorkerProgress()
+            with STOP.deferred():  # a stop before this raised at once, in the handler
                 outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
-            finally:
-                stop.training = False
-            pipe.send((outcome, progress.lines))
-            stop.check()
+                pipe.send((outcome, progress.lines))
     except (KeyboardInterrupt, EOFError):
         pass  # stopped by the parent (the run in hand is marked KILLED), or the parent is gone
 
@@ -171,7 +142,8 @@ def train_in_workers(
             hand_out(worker)
         while busy := [w for w in workers if w.spec is not None]:
             _show_running(progress, busy)
-            ready = wait([w.pipe for w in busy] + [w.process.sentinel for w in busy])
+            with STOP.allowed():  # waiting writes nothing: a stop ends it at once, and `_stop` stops the workers
+                ready = wait([w.pipe for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
                 if worker.pipe not in ready and worker.process.sentinel not in ready:
                     continue
@@ -182,7 +154,7 @@ def train_in_workers(
                     worker.pipe.close()
                     workers.remove(worker)
                     outcome = _died(runner, experiment_id, worker)
-                    progress.log(f"[red]FAILED[/red] {outcome.spec.name}: {outcome.reason}")
+                    progress.log(failure_line(outcome.spec.name, outcome.reason))
                     yield outcome
                     if todo:
                         workers.append(start())

@@ -73,17 +73,18 @@ def html_page(title: str, sections: list[Section], images: list[tuple[str, Path]
 def print_sections(title: str, sections: list[Section]) -> None:
     """The sections as rich tables (notes as plain lines) on the terminal."""
     from rich.console import Console
+    from rich.markup import escape
 
     from benchmark.progress import summary_table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=240)  # piped output: never cut the tables to 80 columns
-    console.print(f"[bold]{title}[/bold]")
+    console.print(f"[bold]{escape(title)}[/bold]")
     for section in sections:
         if section.columns:
             console.print(summary_table(section.title, section.columns, section.rows))
         else:
-            console.print(f"[bold]{section.title}[/bold]")
+            console.print(f"[bold]{escape(section.title)}[/bold]")
         for note in section.notes:
-            console.print(f"  - {note}")
+            console.print(f"  - {note}", markup=False)

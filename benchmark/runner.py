@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, decide
+from benchmark.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
 from benchmark.config import Suite, to_toml
 from benchmark.errors import MimoBenchError
 from benchmark.model import ModelConfig
 from benchmark.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
 from benchmark.problem import Problem, ProblemData
-from benchmark.progress import SuiteProgress
+from benchmark.progress import SuiteProgress, failure_line
 from benchmark.registries import PROBLEMS, STRATEGIES
 from benchmark.single_task import SingleTaskTrainers
+from benchmark.stopping import STOP
 from benchmark.summary import summary_markdown
 from benchmark.tracking import Heartbeat, RunLog, Tracker
 from benchmark.train import TrainConfig, Trainer
@@ -128,6 +129,11 @@ def run_params(spec: RunSpec) -> dict[str, Any]:
     }
 
 
+def failure_reason(error: BaseException) -> str:
+    """A user's error as it reads; anything else with its type ('RuntimeError: ...')."""
+    return str(error) if isinstance(error, MimoBenchError) else f"{type(error).__name__}: {error}"
+
+
 class SuiteRunner:
     """Runs one suite invocation against one tracking store."""
 
@@ -173,31 +179,49 @@ class SuiteRunner:
         None as many as `resolve_jobs` finds cores for."""
         suite = self.suite
         jobs = resolve_jobs(jobs, self.threads, self.device)
-        experiment_id = self.tracker.experiment(suite.name)
-        specs = expand(suite, self.device, self.threads)
-        parent = self.tracker.start_run(
-            experiment_id,
-            f"{suite.name} {datetime.now():%Y-%m-%d %H:%M}",
-            {"suite": suite.name, "problem": suite.problem, "kind": "suite", "jobs": jobs, **coverage_tags(specs)},
-            {k: v for k, v in suite.resolved().items() if k != "strategies"},
-        )
-        parent.text(to_toml(suite.resolved()), "suite.toml")
+        with STOP.deferred():  # a SIGTERM is taken at a batch or between runs, never inside a store write
+            experiment_id = self.tracker.experiment(suite.name)
+            retire_stale_parents(self.tracker, experiment_id)
+            specs = expand(suite, self.device, self.threads)
+            parent = self.tracker.start_run(
+                experiment_id,
+                f"{suite.name} {datetime.now():%Y-%m-%d %H:%M}",
+                {
+                    "suite": suite.name,
+                    "problem": suite.problem,
+                    "kind": "suite",
+                    "jobs": jobs,
+                    **ownership(),
+                    **coverage_tags(specs),
+                },
+                {k: v for k, v in suite.resolved().items() if k != "strategies"},
+            )
+            with Heartbeat(parent, HEARTBEAT_EVERY):
+                return self._run_under(parent, experiment_id, specs, jobs)
+
+    def _run_under(self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int) -> list[RunOutcome]:
+        """Train and report the suite under its ``parent`` run, which ends FINISHED, FAILED or KILLED, never RUNNING."""
         outcomes: list[RunOutcome] = []
-        with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
-            try:
+        try:
+            parent.text(to_toml(self.suite.resolved()), "suite.toml")
+            with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
                 for outcome in self.train_all(specs, experiment_id, parent.run_id, progress, jobs):
                     outcomes.append(outcome)
                     progress.end_run()
-            except KeyboardInterrupt:
-                parent.describe(summary_markdown(outcomes, self.problem.tasks))
-                parent.finish("KILLED")
-                raise
-        outcomes.sort(key=lambda o: specs.index(o.spec))  # workers end runs out of order
-        summary = summary_markdown(outcomes, self.problem.tasks)
-        parent.describe(summary)
-        from benchmark.report import report_at_end  # matplotlib and scipy only when a suite ends
+            outcomes.sort(key=lambda o: specs.index(o.spec))  # workers end runs out of order
+            parent.describe(summary_markdown(outcomes, self.problem.tasks))
+            from benchmark.report import report_at_end  # matplotlib and scipy only when a suite ends
 
-        self.report = report_at_end(self.tracker, suite.name, parent.run_id)  # replaces the description
+            self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
+        except KeyboardInterrupt:
+            parent.describe(summary_markdown(outcomes, self.problem.tasks))
+            parent.finish("KILLED")
+            raise
+        except BaseException as error:
+            with contextlib.suppress(Exception):  # a store that is gone: the next invocation retires the parent
+                parent.tags({"failure_reason": failure_reason(error)[:5000]})
+                parent.finish("FAILED")
+            raise
         parent.finish("FINISHED" if all(o.status != "FAILED" for o in outcomes) else "FAILED")
         return outcomes
 
@@ -211,11 +235,12 @@ class SuiteRunner:
             yield from train_in_workers(self, specs, experiment_id, parent_run_id, progress, jobs)
             return
         for spec in specs:
+            STOP.check()  # a stop requested after the last run ended
             yield self.run_one(spec, experiment_id, parent_run_id, progress)
 
     def run_one(self, spec: RunSpec, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> RunOutcome:
-        def start(ownership: dict[str, str]) -> RunLog:
-            tags = {**run_tags(self.suite, spec), **ownership}
+        def start(owner_tags: dict[str, str]) -> RunLog:
+            tags = {**run_tags(self.suite, spec), **owner_tags}
             return self.tracker.start_run(experiment_id, spec.name, tags, run_params(spec), parent_run_id)
 
         decision = claim(self.tracker, experiment_id, spec.run_key, self.force, start)
@@ -242,7 +267,12 @@ class SuiteRunner:
         suite, log = self.suite, decision.log
         started = time.perf_counter()
         trainer = None
-        with Heartbeat(log, HEARTBEAT_EVERY):
+
+        def on_batch(*position: Any) -> None:
+            STOP.check()  # a stop request (SIGTERM) is taken here, between two steps
+            progress.batch(*position)
+
+        with Heartbeat(log, HEARTBEAT_EVERY), STOP.deferred():
             try:
                 if spec.strategy.error:
                     raise MimoBenchError(spec.strategy.error)
@@ -267,7 +297,7 @@ class SuiteRunner:
                 batches = math.ceil(len(data.train) / suite.batch_size)
                 progress.start_run(spec.name, suite.epochs, batches, done_epochs=trainer.epoch)
                 while trainer.epoch < suite.epochs:
-                    metrics = trainer.train_epoch(progress.batch)
+                    metrics = trainer.train_epoch(on_batch)
                     log.end_epoch(metrics, trainer.epoch, trainer.state_dict)
                     if after_epoch:
                         after_epoch(trainer.epoch, metrics)
@@ -284,13 +314,15 @@ class SuiteRunner:
                 log.tags({"failure_reason": f"interrupted by the user after epoch {epoch}", "killed_at_epoch": epoch})
                 log.finish("KILLED")
                 raise
-            except Exception as error:  # a failed run is recorded and the suite goes on
-                reason = f"{type(error).__name__}: {error}" if not isinstance(error, MimoBenchError) else str(error)
+            except BaseException as error:  # a failed run is recorded and the suite goes on (SystemExit ends it)
+                reason = failure_reason(error)
                 step = getattr(error, "step", None)
                 log.tags({"failure_reason": reason[:5000], **({"failure_step": step} if step is not None else {})})
                 log.finish("FAILED")
-                progress.log(f"[red]FAILED[/red] {spec.name}: {reason}")
+                if not isinstance(error, Exception):
+                    raise
+                progress.log(failure_line(spec.name, reason))
                 return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
-        log.finish("FINISHED")
+            log.finish("FINISHED")  # before a stop held since the last batch is taken
         best_val = trainer.best_val_metrics()
         return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id, best_val)

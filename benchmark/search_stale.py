@@ -23,7 +23,7 @@ import optuna
 from mlflow.entities import Run
 
 from benchmark.claims import STALE_AFTER, is_stale, process_gone
-from benchmark.tracking import RunLog
+from benchmark.tracking import RunLog, tag_filter
 
 RUNNING = optuna.trial.TrialState.RUNNING
 INTERRUPTED = "interrupted: its process died; the study goes on with a new trial"
@@ -44,7 +44,7 @@ def settle_left_behind(study: optuna.Study, client, experiment_id: str) -> None:
             if run is not None and run.info.status in ("RUNNING", "FINISHED"):
                 retire(client, run.info.run_id)
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-    query = f"tags.kind = 'trial' and tags.study = '{study.study_name}' and attributes.status = 'RUNNING'"
+    query = f"{tag_filter(kind='trial', study=study.study_name)} and attributes.status = 'RUNNING'"
     for run in client.search_runs([experiment_id], query):
         if is_stale(run):
             retire(client, run.info.run_id)

@@ -65,6 +65,7 @@ def print_summary(
 ) -> None:
     """Every run's test metrics, then (``per_strategy``, several seeds) mean ± std per strategy, then counts."""
     from rich.console import Console
+    from rich.markup import escape
 
     from benchmark.progress import summary_table
 
@@ -78,7 +79,7 @@ def print_summary(
     failed = [o for o in outcomes if o.status == "FAILED"]
     if failed:
         reasons = "; ".join(f"{o.label}/seed-{o.seed}: {o.reason}" for o in failed)
-        console.print(f"[red]{len(failed)} run(s) failed[/red]: {reasons}")
+        console.print(f"[red]{len(failed)} run(s) failed[/red]: {escape(reasons)}")
 
 
 def counts_line(outcomes: Sequence[Outcome]) -> str:

@@ -3,7 +3,10 @@
 Experiment = suite name; one parent run per invocation; one nested run per (strategy, seed).
 Metrics are written with one `log_batch` per epoch (step = epoch), never one call per value.
 Every call is retried with backoff for a bounded time (``$MIMO_BENCH_TRACKING_RETRY_SECONDS``,
-default 120 s) so a store that drops for a moment loses nothing.
+default 120 s) so a store that drops for a moment loses nothing, and a retry never duplicates:
+`RetryingClient.create_run` finds the run an unanswered attempt made, and a re-sent `log_batch`
+is idempotent (MLflow's SQL store keeps one row per identical metric point; params and tags are
+set, not appended).
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # our own retry loop owns the waiting
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # our retry loop owns the waiting (and de-duplication)
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours owns the terminal
 
@@ -41,6 +45,7 @@ from benchmark.untrusted import filter_literal, path_component, redact  # noqa: 
 logging.getLogger("mlflow").setLevel(logging.ERROR)  # its retry and migration chatter would break our one-line errors
 
 MAX_PARAM_LENGTH = 6000
+CREATE_TOKEN_TAG = "mimo_bench.create_token"  # made by the client, so a retried create_run finds its run
 CHECKPOINT_ARTIFACT = "resume/state.pt"
 # the MLflow UI opens an experiment in its model-training mode (runs table, charts), not its GenAI mode
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -184,24 +189,42 @@ class RetryingClient:
         method = getattr(self._client, name)
         if not callable(method):
             return method
+        return functools.wraps(method)(lambda *args, **kwargs: self._retried(name, lambda: method(*args, **kwargs)))
 
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            deadline, delay = time.monotonic() + self._budget, 0.25
-            while True:
-                try:
-                    return method(*args, **kwargs)
-                except Exception as error:
-                    if _permanent(error):
-                        raise
-                    if time.monotonic() + delay > deadline:
-                        raise MimoBenchError(
-                            f"tracking store unreachable for {self._budget:.0f} s ({name}): {one_line(error)}"
-                        ) from error
-                    time.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+    def create_run(self, experiment_id: str, tags: Mapping[str, str] | None = None, **options: Any) -> Run:
+        """`MlflowClient.create_run`; a retry first looks for the run that an unanswered attempt created."""
+        token = uuid.uuid4().hex
+        tags = {**(tags or {}), CREATE_TOKEN_TAG: token}
 
-        return call
+        def created() -> Run | None:
+            query = tag_filter(**{CREATE_TOKEN_TAG: token})
+            found = self._client.search_runs([experiment_id], query, run_view_type=ViewType.ALL)
+            return found[0] if found else None
+
+        return self._retried(
+            "create_run", lambda: self._client.create_run(experiment_id, tags=tags, **options), done=created
+        )
+
+    def _retried(self, name: str, attempt: Callable[[], Any], done: Callable[[], Any] | None = None) -> Any:
+        """``attempt()`` until it succeeds, for at most the budget; before each retry, ``done()`` may return
+        the result of an attempt whose answer was lost."""
+        deadline, delay = time.monotonic() + self._budget, 0.25
+        while True:
+            try:
+                return attempt()
+            except Exception as error:
+                if _permanent(error):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise MimoBenchError(
+                        f"tracking store unreachable for {self._budget:.0f} s ({name}): {one_line(error)}"
+                    ) from error
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            if done is not None:
+                with contextlib.suppress(Exception):  # still unreachable: the next attempt says so
+                    if (result := done()) is not None:
+                        return result
 
 
 class Tracker:
@@ -268,12 +291,13 @@ class Tracker:
         return RunLog(self.client, run_id)
 
     def load_checkpoint(self, run_id: str) -> dict:
-        """The resume state that `RunLog.save_checkpoint` stored on ``run_id``."""
+        """The resume state that `RunLog.save_checkpoint` stored on ``run_id``, loaded onto the CPU whatever
+        device saved it (`Trainer.load_state_dict` copies it onto the run's device; RNG states stay on the CPU)."""
         import torch
 
         with tempfile.TemporaryDirectory() as directory:
             path = self.client.download_artifacts(run_id, CHECKPOINT_ARTIFACT, directory)
-            return torch.load(path, weights_only=True)
+            return torch.load(path, weights_only=True, map_location="cpu")
 
 
 class RunLog:

@@ -209,6 +209,7 @@ class Trainer:
             "strategy": self.strategy.state_dict(),
             "batch_order": self.batch_order.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self._on_cuda() else [],  # one per visible device
             "python_rng": list(random.getstate()[1]),
             "epoch": self.epoch,
             "step_count": self.step_count,
@@ -224,11 +225,17 @@ class Trainer:
         self.strategy.load_state_dict(state["strategy"])
         self.batch_order.set_state(state["batch_order"])
         torch.set_rng_state(state["torch_rng"])
+        if self._on_cuda():  # a CUDA run resumed on CUDA continues its stream; elsewhere it has none
+            for index, cuda_state in enumerate(state.get("cuda_rng", [])[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, index)
         random.setstate((3, tuple(state["python_rng"]), None))
         self.epoch, self.step_count, self.history = state["epoch"], state["step_count"], state["history"]
         best = state["best"]
         self.best_score, self.best_epoch, self.best_state = best["score"], best["epoch"], best["state"]
         self.first_val = state["first_val"]
+
+    def _on_cuda(self) -> bool:
+        return torch.device(self.config.device).type == "cuda"
 
     def best_val_metrics(self) -> dict[str, float]:
         """The ``val/...`` metrics of the best-val epoch."""
