@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,9 @@ def cache_dir(tmp_path_factory, monkeypatch) -> Path:
     path.mkdir(exist_ok=True)
     monkeypatch.setenv("MIMO_BENCH_CACHE", str(path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # Child `mimo-bench` processes find the tests' plugins (`tests.search_plugins`) on the Python path, as
+    # they would find a user's plugin; a plain checkout has no PYTHONPATH, so the root is added here.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return path
 
 
@@ -36,3 +41,28 @@ def tracking_uri(_migrated_store, tmp_path) -> str:
     store.parent.mkdir()
     shutil.copy(_migrated_store, store)
     return f"sqlite:///{store}"
+
+
+@pytest.fixture
+def postgres_database():
+    """A factory of fresh databases on the machine's PostgreSQL (127.0.0.1:5432, trust auth): each call
+    creates one and returns its name; all are dropped afterwards. Skips where no PostgreSQL answers."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, database test): {error}")
+    created: list[str] = []
+
+    def create(prefix: str) -> str:
+        name = f"mimo_{prefix}_{uuid.uuid4().hex[:8]}"
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        created.append(name)
+        return name
+
+    yield create
+    with admin.cursor() as cursor:
+        for name in created:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()

@@ -186,24 +186,9 @@ def test_two_jobs_on_an_embedded_storage_share_the_budget(kind, tmp_path, tracki
 
 
 @pytest.fixture
-def postgres_databases():
-    """Two fresh databases on the machine's PostgreSQL (127.0.0.1:5432, trust auth), dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    import uuid
-
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3", autocommit=True)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, database test): {error}")
-    names = [f"mimo_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("optuna", "mlflow")]
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"CREATE DATABASE {name}")
-    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+def postgres_databases(postgres_database):
+    """Two fresh databases (Optuna's and MLflow's) on the machine's PostgreSQL, dropped afterwards."""
+    return [f"postgresql://postgres@127.0.0.1:5432/{postgres_database(kind)}" for kind in ("optuna", "mlflow")]
 
 
 def test_workers_on_postgres_and_an_mlflow_server_meet_the_budget_exactly(tmp_path, postgres_databases, cache_dir):

@@ -4,7 +4,6 @@ a bound on failing trials, and trials or trial runs left behind by a dead proces
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import sys
 import time
@@ -102,13 +101,11 @@ def test_max_failed_must_be_a_positive_integer(tmp_path, tracking_uri):
 def die_then_resume(tmp_path, tracking_uri, points: list[str], storage: str, trials: int = 2) -> optuna.Study:
     """Run the search in processes that die at each of ``points`` in turn, then once to the end here."""
     suite = write_suite(tmp_path, tracking_uri, {"strategies": ["static"], "trials": trials, **ONE_METRIC}, epochs=1)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for point in points:
         died = subprocess.run(
             [sys.executable, "-m", "tests.search_plugins", point, str(suite), storage],
             capture_output=True,
             text=True,
-            env=env,
             timeout=300,
             cwd=ROOT,
         )

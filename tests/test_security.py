@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -94,20 +93,9 @@ PASSWORD = "pw-hunter2"
 
 
 @pytest.fixture
-def postgres_store_with_password():
+def postgres_store_with_password(postgres_database):
     """A fresh database on the local PostgreSQL (trust auth: the dummy password is accepted and ignored)."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3", autocommit=True)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, database test): {error}")
-    name = f"mimo_secret_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{name}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    return f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{postgres_database('secret')}"
 
 
 def test_the_password_of_a_tracking_uri_is_logged_nowhere(tmp_path, postgres_store_with_password, cache_dir):
