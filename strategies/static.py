@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from benchmark.options import task_weights
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskSpec, TaskWeights, task_weights
 
 
 class Static(LossWeighting):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskWeights
 
 
 class Sum(LossWeighting):

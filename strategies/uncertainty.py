@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from benchmark.options import float_option, task_table
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskSpec, TaskWeights, float_option, task_table
 
 
 class Uncertainty(LossWeighting):

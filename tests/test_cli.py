@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.registries import STRATEGIES
+from benchmark.api.registry import STRATEGIES
 
 COMMAND = str(Path(sys.executable).parent / "mimo-bench")
 

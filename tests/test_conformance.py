@@ -6,10 +6,10 @@ import optuna
 import pytest
 import torch
 
-from benchmark.model import MimoNet, ModelConfig
-from benchmark.problem import InputSpec, TaskSpec
-from benchmark.registries import STRATEGIES
-from benchmark.strategy import StepContext, Strategy
+from benchmark.api.problem import InputSpec, TaskSpec
+from benchmark.api.registry import STRATEGIES
+from benchmark.api.strategy import StepContext, Strategy
+from benchmark.train.model import MimoNet, ModelConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,14 +10,14 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from benchmark.config import load_suite, parse_suite, to_toml
-from benchmark.diagnostics import GradientDiagnostics
-from benchmark.errors import MimoBenchError
-from benchmark.metrics import task_loss
-from benchmark.model import MimoNet, ModelConfig
-from benchmark.problem import ProblemData, Split
-from benchmark.registries import STRATEGIES
-from benchmark.train import TrainConfig, Trainer
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.problem import ProblemData, Split
+from benchmark.api.registry import STRATEGIES
+from benchmark.suite.schema import load_suite, parse_suite, to_toml
+from benchmark.train.diagnostics import GradientDiagnostics
+from benchmark.train.metrics import task_loss
+from benchmark.train.model import MimoNet, ModelConfig
+from benchmark.train.trainer import TrainConfig, Trainer
 from tests.test_conformance import INPUTS, TASKS, build
 
 PAIRS = ("kind-size", "kind-shade", "size-shade")
@@ -116,8 +116,8 @@ def test_suite_key_is_validated_and_off_by_default():
 
 
 def test_a_suite_with_diagnostics_logs_them_per_epoch_without_changing_the_run_key(tmp_path, tracking_uri):
-    from benchmark.plan import expand
-    from benchmark.runner import SuiteRunner
+    from benchmark.run.runner import SuiteRunner
+    from benchmark.suite.plan import expand
 
     problem = {"name": "tabular", "samples": 300, "dim_a": 20, "dim_b": 10}
     suite = {"name": "diag", "epochs": 2, "batch_size": 32, "seeds": [0], "problem": problem}

@@ -10,8 +10,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from benchmark.config import to_toml
-from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.suite.schema import to_toml
 from tests.helpers import nested_runs, run_cli
 
 pytestmark = pytest.mark.slow
@@ -108,8 +108,8 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
 
 
 def test_every_strategy_trains_tabular_with_finite_losses_and_logged_weights(tmp_path, tracking_uri):
-    from benchmark.config import load_suite
-    from benchmark.runner import SuiteRunner
+    from benchmark.run.runner import SuiteRunner
+    from benchmark.suite.schema import load_suite
 
     problem = {"name": "tabular", "samples": 300, "dim_a": 20, "dim_b": 10}
     tasks = PROBLEMS.get("tabular")(**{k: v for k, v in problem.items() if k != "name"}).tasks

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.config import load_suite
-from benchmark.registries import STRATEGIES
-from benchmark.runner import SuiteRunner
+from benchmark.api.registry import STRATEGIES
+from benchmark.run.runner import SuiteRunner
+from benchmark.suite.schema import load_suite
 from tests.test_problems import write_omniglot
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*.toml"))

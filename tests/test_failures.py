@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.tracking import Tracker
+from benchmark.tracking.store import Tracker
 from tests.helpers import cli_command
 from tests.test_reliability import STRATEGY_ENTRIES, runs_by_status, write_suite
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 PLUGIN = """
 import sys
-from benchmark.strategy import LossWeighting
+from benchmark.api.strategy import LossWeighting
 
 class Raising(LossWeighting):
     '''Raises a markup-like message on its first step.'''

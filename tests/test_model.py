@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.model import MimoNet, ModelConfig
-from benchmark.problem import InputSpec, TaskSpec
+from benchmark.api.problem import InputSpec, TaskSpec
+from benchmark.train.model import MimoNet, ModelConfig
 
 INPUTS = (
     InputSpec("image", "image", (1, 16, 16)),

@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.config import to_toml
+from benchmark.suite.schema import to_toml
 from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
@@ -201,7 +201,7 @@ def test_jobs_or_threads_below_1_is_a_one_line_usage_error_without_torch(option)
 
 
 def test_jobs_auto_is_one_worker_per_usable_core_and_one_on_cuda():
-    from benchmark.worker_processes import resolve_jobs
+    from benchmark.run.processes import resolve_jobs
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert resolve_jobs(None, None, "cpu") == cores

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.config import load_suite
-from benchmark.perf_loops import FloorLoop, HarnessLoop, LoopSetup, PngDataset, SeedsLoop, write_pngs
+from benchmark.perf.loops import FloorLoop, HarnessLoop, LoopSetup, PngDataset, SeedsLoop, write_pngs
+from benchmark.suite.schema import load_suite
 
 TINY_SUITE = """
 name = "perf-tiny"
@@ -99,7 +99,7 @@ def test_png_round_trip_gives_back_the_in_memory_pixels(tiny_suite, tmp_path):
 
 
 def test_loops_refuse_a_problem_without_images(tmp_path):
-    from benchmark.errors import MimoBenchError
+    from benchmark.api.errors import MimoBenchError
 
     path = tmp_path / "tabular.toml"
     path.write_text('name = "t"\nepochs = 1\n[problem]\nname = "tabular"\nsamples = 40\n[[strategies]]\nname = "sum"\n')

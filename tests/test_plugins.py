@@ -8,13 +8,13 @@ import textwrap
 
 import pytest
 
-from benchmark.errors import MimoBenchError
-from benchmark.registries import PROBLEMS, STRATEGIES
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.registry import PROBLEMS, STRATEGIES
 
 PLUGIN = '''
 """A strategy shipped outside mimo-bench."""
 import torch
-from benchmark.strategy import LossWeighting
+from benchmark.api.strategy import LossWeighting
 
 
 class FirstTaskOnly(LossWeighting):
@@ -96,7 +96,7 @@ def test_broken_plugin_names_itself(plugin_module):
 
 def test_plugin_that_is_not_a_strategy_is_refused(plugin_module):
     STRATEGIES.add_entry_point(entry_point("notone", "builtins:dict"))
-    with pytest.raises(MimoBenchError, match="not a subclass of benchmark.strategy:Strategy"):
+    with pytest.raises(MimoBenchError, match="not a subclass of benchmark.api.strategy:Strategy"):
         STRATEGIES.get("notone")
 
 

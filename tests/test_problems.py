@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from benchmark.errors import MimoBenchError
-from benchmark.problem import ProblemData
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.problem import ProblemData
+from benchmark.api.registry import PROBLEMS
 from benchmark.problems.glyphs import CANVAS_SPAN, Glyphs
 from benchmark.problems.omniglot import Omniglot
 from benchmark.problems.tabular import Tabular
-from benchmark.registries import PROBLEMS
 
 SMALL_GLYPHS = {"alphabets": 3, "characters": 4, "samples": 6, "image_size": 16, "trajectory_length": 24}
 

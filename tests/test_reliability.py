@@ -11,10 +11,10 @@ import subprocess
 import pytest
 from mlflow import MlflowClient
 
+from benchmark.api.registry import STRATEGIES
 from benchmark.cli import main
-from benchmark.config import to_toml
-from benchmark.registries import STRATEGIES
-from benchmark.tracking import Tracker
+from benchmark.suite.schema import to_toml
+from benchmark.tracking.store import Tracker
 from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
@@ -181,8 +181,8 @@ def test_unreachable_store_is_one_clear_error_before_training(tmp_path, capsys):
 
 
 def test_a_stale_run_without_checkpoint_is_failed_with_its_reason_and_rerun(tmp_path, tracking_uri, cache_dir):
-    from benchmark.config import load_suite
-    from benchmark.plan import expand
+    from benchmark.suite.plan import expand
+    from benchmark.suite.schema import load_suite
 
     suite_path = write_suite(tmp_path, "stale", strategies=STRATEGY_ENTRIES[:1], epochs=1)
     (spec,) = expand(load_suite(suite_path, tracking_uri))
@@ -210,7 +210,7 @@ def test_a_stale_run_without_checkpoint_is_failed_with_its_reason_and_rerun(tmp_
 
 def test_a_strategy_that_raises_while_training_fails_only_its_runs(tmp_path, tracking_uri):
     (tmp_path / "mimo_raising_plugin.py").write_text(
-        "from benchmark.strategy import LossWeighting\n"
+        "from benchmark.api.strategy import LossWeighting\n"
         "class Raising(LossWeighting):\n"
         "    '''Raises on its third step.'''\n"
         "    name = 'raising'\n"
@@ -236,9 +236,9 @@ def test_a_strategy_that_raises_while_training_fails_only_its_runs(tmp_path, tra
 
 
 def test_a_non_finite_loss_ends_the_run_with_the_step():
-    from benchmark.model import ModelConfig
-    from benchmark.registries import PROBLEMS
-    from benchmark.train import RunFailed, TrainConfig, Trainer
+    from benchmark.api.registry import PROBLEMS
+    from benchmark.train.model import ModelConfig
+    from benchmark.train.trainer import RunFailed, TrainConfig, Trainer
 
     data = PROBLEMS.get("tabular")(samples=200, dim_a=8, dim_b=4, target_scale=1e30).load(0)
     trainer = Trainer(data, ModelConfig(), lambda tasks: STRATEGIES.get("sum")(tasks), TrainConfig(1, 16, 1e-3))
@@ -251,7 +251,7 @@ def test_a_non_finite_loss_ends_the_run_with_the_step():
 def test_resume_checkpoints_come_after_the_first_epoch_then_at_most_every_interval(
     tracking_uri, monkeypatch, seconds, expected
 ):
-    from benchmark.tracking import Tracker
+    from benchmark.tracking.store import Tracker
 
     monkeypatch.setenv("MIMO_BENCH_CHECKPOINT_SECONDS", seconds)
     tracker = Tracker(tracking_uri)

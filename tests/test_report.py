@@ -19,10 +19,10 @@ from PIL import Image
 from scipy import stats
 
 from benchmark.cli import main
-from benchmark.config import to_toml
-from benchmark.report import make_report
-from benchmark.report_stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
-from benchmark.tracking import Tracker
+from benchmark.report.analysis import make_report
+from benchmark.report.stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
+from benchmark.suite.schema import to_toml
+from benchmark.tracking.store import Tracker
 from tests.helpers import COMMAND
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ TASKS = ("alphabet", "character", "slant")
 PRIMARY = {"alphabet": "accuracy", "character": "accuracy", "slant": "mae"}
 FLAKY_PLUGIN = '''
 import torch
-from benchmark.strategy import LossWeighting
+from benchmark.api.strategy import LossWeighting
 
 class Flaky(LossWeighting):
     """Half weights; fails on its third step when trained with seed 1 (a real failing run)."""
@@ -242,7 +242,7 @@ def test_strategies_are_listed_in_suite_order_whatever_order_their_runs_started(
     """Under --jobs the longest runs start first; the report still lists the suite's order."""
     import pandas as pd
 
-    from benchmark.report_data import current_runs
+    from benchmark.report.data import current_runs
 
     rows = [  # (label, position in the suite, start time): `single` (last in the suite) started first
         ("single", 2.0, 1),

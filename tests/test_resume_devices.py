@@ -11,7 +11,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from benchmark.tracking import CHECKPOINT_ARTIFACT
+from benchmark.tracking.store import CHECKPOINT_ARTIFACT
 from tests.helpers import cli_command, nested_runs, run_cli, wait_for
 from tests.test_reliability import STRATEGY_ENTRIES, write_suite
 
@@ -60,9 +60,9 @@ def test_a_run_checkpointed_on_cuda_resumes_on_a_cpu_only_machine(tmp_path, trac
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_cuda_run_resumes_its_cuda_random_stream():
-    from benchmark.model import ModelConfig
-    from benchmark.registries import PROBLEMS, STRATEGIES
-    from benchmark.train import TrainConfig, Trainer
+    from benchmark.api.registry import PROBLEMS, STRATEGIES
+    from benchmark.train.model import ModelConfig
+    from benchmark.train.trainer import TrainConfig, Trainer
 
     data = PROBLEMS.get("tabular")(samples=200, dim_a=8, dim_b=4).load(0)
     config = TrainConfig(1, 16, 1e-3, device="cuda")

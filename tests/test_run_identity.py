@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.config import load_suite, parse_suite, to_toml
-from benchmark.errors import MimoBenchError
-from benchmark.plan import expand
-from benchmark.registries import PROBLEMS, STRATEGIES
-from benchmark.report import make_report
-from benchmark.tracking import Tracker
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.report.analysis import make_report
+from benchmark.suite.plan import expand
+from benchmark.suite.schema import load_suite, parse_suite, to_toml
+from benchmark.tracking.store import Tracker
 
 TABULAR = {"name": "tabular", "samples": 150, "dim_a": 8, "dim_b": 4, "classes": 3}
 TINY = {"batch_size": 32, "problem": TABULAR, "model": {"vector_hidden": [8], "trunk": [8]}}
@@ -55,7 +55,7 @@ def test_device_and_thread_count_change_the_key():
 
 
 PLUGIN = '''
-from benchmark.strategy import LossWeighting
+from benchmark.api.strategy import LossWeighting
 
 class Scaled(LossWeighting):
     """Every loss times a constant."""
@@ -92,7 +92,7 @@ def git(folder: Path, *arguments: str) -> str:
 
 
 def test_the_code_version_names_commit_dirty_tree_and_repository_without_credentials(tmp_path):
-    from benchmark.tracking import source_version
+    from benchmark.tracking.store import source_version
 
     repository = tmp_path / "checkout"
     repository.mkdir()
@@ -117,7 +117,7 @@ def test_the_code_version_names_commit_dirty_tree_and_repository_without_credent
 
 
 def run_suite(path: Path, uri: str):
-    from benchmark.runner import SuiteRunner
+    from benchmark.run.runner import SuiteRunner
 
     runner = SuiteRunner(load_suite(path, uri), show_progress=False)
     outcomes = runner.run()
@@ -162,8 +162,8 @@ def test_a_run_done_earlier_belongs_to_the_invocation_that_skipped_it(tmp_path, 
 
 
 def test_checkpoint_holds_the_strategy_state_of_the_best_epoch(tmp_path):
-    from benchmark.runner import checkpoint, model_config
-    from benchmark.train import TrainConfig, Trainer
+    from benchmark.run.runner import checkpoint, model_config
+    from benchmark.train.trainer import TrainConfig, Trainer
 
     values = {**TINY, "problem": {**TABULAR, "samples": 60}, "model": {"vector_hidden": [32], "trunk": [32]}}
     strategy = {"name": "uncertainty", "lr": 0.5}

@@ -6,10 +6,10 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.config import load_suite, to_toml
-from benchmark.search import StudyRunner
-from benchmark.storages import open_storage
-from benchmark.tracking import tag_filter
+from benchmark.search.storages import open_storage
+from benchmark.search.study import StudyRunner
+from benchmark.suite.schema import load_suite, to_toml
+from benchmark.tracking.store import tag_filter
 from tests.helpers import COMMAND, wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.config import load_suite
-from benchmark.errors import MimoBenchError
-from benchmark.search import StudyRunner
-from benchmark.storages import open_storage
+from benchmark.api.errors import MimoBenchError
+from benchmark.search.storages import open_storage
+from benchmark.search.study import StudyRunner
+from benchmark.suite.schema import load_suite
 from tests.conftest import ROOT
 from tests.test_search import trial_runs, write_suite
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.storages import open_storage
+from benchmark.search.storages import open_storage
 from tests.helpers import COMMAND
 from tests.test_search import write_suite
 

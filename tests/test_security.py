@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.config import to_toml
-from benchmark.tracking import Tracker
+from benchmark.suite.schema import to_toml
+from benchmark.tracking.store import Tracker
 from tests.helpers import COMMAND, run_cli
 
 TABULAR = {"name": "tabular", "samples": 120, "dim_a": 6, "dim_b": 4}
@@ -132,7 +132,7 @@ AWKWARD = ["it's", 'say "hi"', "x' or tags.kind != '", 'y" or tags.kind != "', "
 
 
 def test_tag_filter_matches_exactly_the_tagged_value(tracking_uri):
-    from benchmark.tracking import tag_filter
+    from benchmark.tracking.store import tag_filter
 
     client = MlflowClient(tracking_uri)
     experiment_id = client.create_experiment("quotes")

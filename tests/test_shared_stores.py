@@ -11,7 +11,7 @@ import uuid
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.tracking import Tracker
+from benchmark.tracking.store import Tracker
 from tests.helpers import nested_runs, start_cli
 from tests.proxy import Proxy
 from tests.test_cli import free_port
@@ -75,8 +75,8 @@ def test_sigterm_during_a_store_write_is_taken_after_it_and_the_run_is_marked_ki
 
 CLAIMER = """
 import sys, time
-from benchmark.claims import claim
-from benchmark.tracking import Tracker
+from benchmark.tracking.claims import claim
+from benchmark.tracking.store import Tracker
 
 uri, experiment_id, run_key = sys.argv[1:]
 tracker = Tracker(uri)
@@ -88,7 +88,7 @@ print(claim(tracker, experiment_id, run_key, False, start).action)
 
 
 def postgres_tracker() -> Tracker:
-    from benchmark.errors import MimoBenchError
+    from benchmark.api.errors import MimoBenchError
 
     try:
         return Tracker(POSTGRES)

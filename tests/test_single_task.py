@@ -7,12 +7,12 @@ import dataclasses
 import torch
 from mlflow import MlflowClient
 
+from benchmark.api.problem import ProblemData, Split
+from benchmark.api.registry import STRATEGIES
 from benchmark.cli import main
-from benchmark.config import load_suite, to_toml
-from benchmark.problem import ProblemData, Split
-from benchmark.registries import STRATEGIES
-from benchmark.single_task import SingleTaskTrainers, restrict
-from benchmark.train import TrainConfig, Trainer
+from benchmark.suite.schema import load_suite, to_toml
+from benchmark.train.single_task import SingleTaskTrainers, restrict
+from benchmark.train.trainer import TrainConfig, Trainer
 from tests.test_diagnostics import MODEL, data
 
 CONFIG = TrainConfig(3, 16, 1e-2, seed=5)
@@ -87,7 +87,7 @@ def test_resume_from_a_saved_state_gives_identical_numbers(tmp_path):
 
 
 def test_a_single_suite_run_logs_every_tasks_metrics_in_one_run_under_the_parent(tmp_path, tracking_uri):
-    from benchmark.runner import SuiteRunner
+    from benchmark.run.runner import SuiteRunner
 
     problem = {"name": "tabular", "samples": 300, "dim_a": 20, "dim_b": 10}
     suite = {"name": "single", "epochs": 3, "batch_size": 32, "seeds": [0], "problem": problem}

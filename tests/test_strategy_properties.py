@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.errors import MimoBenchError
-from benchmark.metrics import task_loss
-from benchmark.model import MimoNet, ModelConfig
-from benchmark.problem import InputSpec, TaskSpec
-from benchmark.strategy import StepContext, Strategy
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.problem import InputSpec, TaskSpec
+from benchmark.api.strategy import StepContext, Strategy
+from benchmark.train.metrics import task_loss
+from benchmark.train.model import MimoNet, ModelConfig
 from strategies.alternating import Alternating
 from strategies.gradnorm import GradNorm
 from strategies.normalized import Normalized

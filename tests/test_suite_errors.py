@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.config import load_suite
+from benchmark.suite.schema import load_suite
 
 VALID = """
 name = "errors"

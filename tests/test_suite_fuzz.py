@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmark.config import TOP_LEVEL, Suite, load_suite, parse_suite
-from benchmark.errors import MimoBenchError
+from benchmark.api.errors import MimoBenchError
+from benchmark.suite.schema import TOP_LEVEL, Suite, load_suite, parse_suite
 
 KEYS = [*TOP_LEVEL, "weights", "lr", "samples", "trunk", "uri", "label", "alpha", "decay", "schedule", "epoch", "xyz"]
 NAMES = [
