@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from benchmark.tracking.store import tag_filter
+from benchmark.tracking.filters import tag_filter
 
 COMMAND = str(Path(sys.executable).parent / "mimo-bench")
 

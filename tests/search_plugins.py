@@ -65,7 +65,8 @@ def die_at(point: str) -> None:
     'retire' (while marking a run FAILED)."""
     import optuna
 
-    from benchmark.tracking.store import RetryingClient, RunLog
+    from benchmark.tracking.client import RetryingClient
+    from benchmark.tracking.runlog import RunLog
 
     def dies(original, condition):
         def call(*args, **kwargs):

@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import ProblemData, Split
 from benchmark.api.registry import STRATEGIES
-from benchmark.suite.schema import load_suite, parse_suite, to_toml
+from benchmark.suite.schema import load_suite, parse_suite
+from benchmark.suite.toml import to_toml
 from benchmark.train.diagnostics import GradientDiagnostics
 from benchmark.train.metrics import task_loss
 from benchmark.train.model import MimoNet, ModelConfig

@@ -11,7 +11,7 @@ import torch
 from mlflow import MlflowClient
 
 from benchmark.api.registry import PROBLEMS, STRATEGIES
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from tests.helpers import nested_runs, run_cli
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow

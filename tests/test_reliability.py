@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from benchmark.api.registry import STRATEGIES
 from benchmark.cli import main
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
 

@@ -21,7 +21,7 @@ from scipy import stats
 from benchmark.cli import main
 from benchmark.report.analysis import make_report
 from benchmark.report.stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 from tests.helpers import COMMAND
 
@@ -263,7 +263,7 @@ def test_strategies_are_listed_in_suite_order_whatever_order_their_runs_started(
 
 
 def test_the_pareto_analysis_defaults_to_val_at_the_best_epoch_and_test_stays_an_option(experiment):
-    from benchmark.cli import _parser
+    from benchmark.cli.parser import parser as _parser
 
     client, tracker = MlflowClient(experiment), Tracker(experiment)
     default = make_report(tracker, "report-tiny", log=False)

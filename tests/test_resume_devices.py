@@ -11,7 +11,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from benchmark.tracking.store import CHECKPOINT_ARTIFACT
+from benchmark.tracking.runlog import CHECKPOINT_ARTIFACT
 from tests.helpers import cli_command, nested_runs, run_cli, wait_for
 from tests.test_reliability import STRATEGY_ENTRIES, write_suite
 

@@ -15,7 +15,8 @@ from benchmark.api.errors import MimoBenchError
 from benchmark.api.registry import PROBLEMS, STRATEGIES
 from benchmark.report.analysis import make_report
 from benchmark.suite.plan import expand
-from benchmark.suite.schema import load_suite, parse_suite, to_toml
+from benchmark.suite.schema import load_suite, parse_suite
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 
 TABULAR = {"name": "tabular", "samples": 150, "dim_a": 8, "dim_b": 4, "classes": 3}
@@ -92,7 +93,7 @@ def git(folder: Path, *arguments: str) -> str:
 
 
 def test_the_code_version_names_commit_dirty_tree_and_repository_without_credentials(tmp_path):
-    from benchmark.tracking.store import source_version
+    from benchmark.tracking.versions import source_version
 
     repository = tmp_path / "checkout"
     repository.mkdir()

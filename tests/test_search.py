@@ -8,8 +8,9 @@ from mlflow import MlflowClient
 
 from benchmark.search.storages import open_storage
 from benchmark.search.study import StudyRunner
-from benchmark.suite.schema import load_suite, to_toml
-from benchmark.tracking.store import tag_filter
+from benchmark.suite.schema import load_suite
+from benchmark.suite.toml import to_toml
+from benchmark.tracking.filters import tag_filter
 from tests.helpers import COMMAND, wait_for
 
 pytestmark = pytest.mark.slow

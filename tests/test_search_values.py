@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.api.problem import TaskSpec
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from strategies.static import Static
 
 keys = st.text(min_size=1, max_size=12)

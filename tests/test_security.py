@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.suite.schema import to_toml
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 from tests.helpers import COMMAND, run_cli
 
@@ -132,7 +132,7 @@ AWKWARD = ["it's", 'say "hi"', "x' or tags.kind != '", 'y" or tags.kind != "', "
 
 
 def test_tag_filter_matches_exactly_the_tagged_value(tracking_uri):
-    from benchmark.tracking.store import tag_filter
+    from benchmark.tracking.filters import tag_filter
 
     client = MlflowClient(tracking_uri)
     experiment_id = client.create_experiment("quotes")

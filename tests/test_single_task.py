@@ -10,7 +10,8 @@ from mlflow import MlflowClient
 from benchmark.api.problem import ProblemData, Split
 from benchmark.api.registry import STRATEGIES
 from benchmark.cli import main
-from benchmark.suite.schema import load_suite, to_toml
+from benchmark.suite.schema import load_suite
+from benchmark.suite.toml import to_toml
 from benchmark.train.single_task import SingleTaskTrainers, restrict
 from benchmark.train.trainer import TrainConfig, Trainer
 from tests.test_diagnostics import MODEL, data

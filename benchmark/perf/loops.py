@@ -25,7 +25,8 @@ from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import ProblemData, Split
 from benchmark.api.registry import PROBLEMS, STRATEGIES
 from benchmark.run.runner import model_config, resolve_device
-from benchmark.suite.schema import Suite, to_toml
+from benchmark.suite.schema import Suite
+from benchmark.suite.toml import to_toml
 from benchmark.train.metrics import task_loss
 from benchmark.train.model import MimoNet, ModelConfig
 from benchmark.train.trainer import TrainConfig, Trainer, to_device

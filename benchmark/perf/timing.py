@@ -19,6 +19,7 @@ import torch
 from benchmark.api.registry import PROBLEMS, STRATEGIES
 from benchmark.run.runner import model_config, resolve_device
 from benchmark.suite.schema import Suite
+from benchmark.tracking.store import Tracker
 from benchmark.train.single_task import restrict
 from benchmark.train.trainer import TrainConfig, Trainer, to_device
 
@@ -119,13 +120,11 @@ def search_speed(
 
 def pruning_savings(suite: Suite, trials: int, directory: Path) -> tuple[int, int]:
     """Epochs trained by a median-pruned single-objective study, and the epochs it would train unpruned."""
-    from mlflow import MlflowClient
-
     from benchmark.search.study import StudyRunner
 
     variant = _search_variant(suite, directory, trials, pruner="median")
     StudyRunner(variant, f"journal:{directory / 'optuna.journal'}", show_progress=False).run()
-    client = MlflowClient(variant.tracking_uri)
+    client = Tracker(variant.tracking_uri).client
     experiment_id = client.get_experiment_by_name(variant.name).experiment_id
     task = next(iter(PROBLEMS.get(suite.problem)(**suite.problem_options).tasks))
     trained = sum(
@@ -138,7 +137,8 @@ def pruning_savings(suite: Suite, trials: int, directory: Path) -> tuple[int, in
 def _search_variant(suite: Suite, folder: Path, trials: int, pruner: str) -> Suite:
     """The suite's first searched strategy alone, on one val metric, tracked in ``folder``, written to disk
     (worker processes read the suite file)."""
-    from benchmark.suite.schema import load_suite, to_toml
+    from benchmark.suite.schema import load_suite
+    from benchmark.suite.toml import to_toml
 
     task = next(iter(PROBLEMS.get(suite.problem)(**suite.problem_options).tasks))
     search = dataclasses.replace(

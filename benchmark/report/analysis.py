@@ -34,7 +34,8 @@ from benchmark.report.stats import (
     to_minimization,
 )
 from benchmark.report.tables import headline, sections
-from benchmark.tracking.store import RunLog, Tracker
+from benchmark.tracking.runlog import RunLog
+from benchmark.tracking.store import Tracker
 
 FIGURES = {
     "pareto.png": "Pareto fronts per pair of tasks",
@@ -189,7 +190,7 @@ def report_at_end(tracker: Tracker, experiment: str, run_id: str | None = None) 
 
 def strategy_summary(experiment: str, tracking_uri: str | None = None, baseline: str = "sum") -> pd.DataFrame:
     """The per-strategy table as a DataFrame, for notebooks: ``strategy_summary("glyphs")``."""
-    from benchmark.suite.schema import default_tracking_uri
+    from benchmark.tracking.uri import default_tracking_uri
 
     tracker = Tracker(tracking_uri or default_tracking_uri())
     return build(load_runs(tracker, experiment), tracker, baseline).table

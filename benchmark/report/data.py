@@ -18,7 +18,8 @@ import pandas as pd
 
 from benchmark.api.errors import MimoBenchError, did_you_mean
 from benchmark.report.stats import TaskMetric, find_metrics, primary_metrics
-from benchmark.tracking.store import Tracker, best_epoch_for, tag_filter
+from benchmark.tracking.filters import best_epoch_for, tag_filter
+from benchmark.tracking.store import Tracker
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
 
@@ -46,8 +47,6 @@ class ExperimentRuns:
 
 def load_runs(tracker: Tracker, experiment: str | None = None, run_id: str | None = None) -> ExperimentRuns:
     """The runs of ``experiment`` (a name), or of the experiment of parent run ``run_id``."""
-    import mlflow
-
     client = tracker.client
     parent = None
     if run_id:
@@ -67,8 +66,7 @@ def load_runs(tracker: Tracker, experiment: str | None = None, run_id: str | Non
                 f"{did_you_mean(experiment, names)}; experiments there: {known}"
             )
         experiment_id = found.experiment_id
-    mlflow.set_tracking_uri(tracker.uri)
-    frame = mlflow.search_runs([experiment_id], "tags.run_key != ''", output_format="pandas")
+    frame = tracker.runs_frame(experiment_id, "tags.run_key != ''")
     if frame.empty:
         raise MimoBenchError(f"experiment {experiment!r} has no strategy runs yet; run a suite first")
     frame = _tidy(frame)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @dataclass
@@ -75,8 +80,6 @@ def print_sections(title: str, sections: list[Section]) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from benchmark.run.progress import summary_table
-
     console = Console()
     if not console.is_terminal:
         console = Console(width=240)  # piped output: never cut the tables to 80 columns
@@ -88,3 +91,16 @@ def print_sections(title: str, sections: list[Section]) -> None:
             console.print(f"[bold]{escape(section.title)}[/bold]")
         for note in section.notes:
             console.print(f"  - {note}", markup=False)
+
+
+def summary_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    """A rich table of plain strings (escaped, so a label such as ``[a]`` prints as it is)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    for index, column in enumerate(columns):
+        table.add_column(escape(column), justify="left" if index < 3 else "right")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    return table

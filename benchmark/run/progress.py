@@ -1,18 +1,14 @@
 """Terminal output: a progress bar per run with live per-task losses, and the summary table.
 
 Text from users and plugins (labels, failure reasons) is never read as rich markup: `log` prints a
-plain string literally, and `summary_table` escapes every cell; styled lines are `rich.text.Text`.
+plain string literally, and `benchmark.report.page.summary_table` escapes every cell; styled lines are `rich.text.Text`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 REFRESH_EVERY = 10  # batches between loss read-outs, so the bar does not wait on every step
@@ -72,13 +68,3 @@ class SuiteProgress:
     def log(self, message: Line) -> None:
         """Print a line above the bars, as it is (a plain string is not read as markup)."""
         self.progress.console.print(message, markup=False)
-
-
-def summary_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
-    """A rich table of plain strings (escaped, so a label such as ``[a]`` prints as it is)."""
-    table = Table(title=escape(title))
-    for index, column in enumerate(columns):
-        table.add_column(escape(column), justify="left" if index < 3 else "right")
-    for row in rows:
-        table.add_row(*map(escape, row))
-    return table

@@ -28,9 +28,11 @@ from benchmark.run.progress import SuiteProgress, failure_line
 from benchmark.run.stopping import STOP
 from benchmark.run.summary import summary_markdown
 from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
-from benchmark.suite.schema import Suite, to_toml
+from benchmark.suite.schema import Suite
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
-from benchmark.tracking.store import Heartbeat, RunLog, Tracker
+from benchmark.tracking.runlog import Heartbeat, RunLog
+from benchmark.tracking.store import Tracker
 from benchmark.train.model import ModelConfig
 from benchmark.train.single_task import SingleTaskTrainers
 from benchmark.train.trainer import TrainConfig, Trainer

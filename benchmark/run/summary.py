@@ -67,7 +67,7 @@ def print_summary(
     from rich.console import Console
     from rich.markup import escape
 
-    from benchmark.run.progress import summary_table
+    from benchmark.report.page import summary_table
 
     console = Console()
     if not console.is_terminal:

@@ -32,7 +32,7 @@ from benchmark.run.stopping import STOP
 from benchmark.suite.plan import RunSpec
 from benchmark.suite.schema import Suite
 from benchmark.tracking.claims import decide
-from benchmark.tracking.store import RunLog
+from benchmark.tracking.runlog import RunLog
 
 if TYPE_CHECKING:
     import torch

@@ -11,8 +11,9 @@ import optuna
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
 from benchmark.api.registry import STRATEGIES
-from benchmark.suite.schema import Suite, to_toml
+from benchmark.suite.schema import Suite
 from benchmark.suite.search import OPTIMIZER_LR, NarrowedTrial
+from benchmark.suite.toml import to_toml
 
 
 def export_suite(

@@ -20,10 +20,11 @@ import json
 import time
 
 import optuna
-from mlflow.entities import Run
 
 from benchmark.tracking.claims import STALE_AFTER, is_stale, process_gone
-from benchmark.tracking.store import RunLog, tag_filter
+from benchmark.tracking.client import Run
+from benchmark.tracking.filters import tag_filter
+from benchmark.tracking.runlog import RunLog
 
 RUNNING = optuna.trial.TrialState.RUNNING
 INTERRUPTED = "interrupted: its process died; the study goes on with a new trial"

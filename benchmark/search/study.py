@@ -33,7 +33,8 @@ from benchmark.suite.plan import RunSpec, expand
 from benchmark.suite.schema import StrategyEntry, Suite
 from benchmark.suite.search import LR_RANGE, OPTIMIZER_LR, NarrowedTrial
 from benchmark.tracking.claims import SETTLE_SECONDS, Claim, owner_id, store_lock
-from benchmark.tracking.store import RunLog, best_epoch_for, tag_filter
+from benchmark.tracking.filters import best_epoch_for, tag_filter
+from benchmark.tracking.runlog import RunLog
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

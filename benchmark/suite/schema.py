@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
-import math
-import os
-import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,34 +19,11 @@ from typing import Any
 
 from benchmark.api.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.api.registry import PROBLEMS, STRATEGIES, Registry, with_defaults
-from benchmark.tracking.untrusted import filter_problem
+from benchmark.suite.search import parse_search
+from benchmark.suite.table import REQUIRED, Table
+from benchmark.tracking.uri import check_tracking_uri, default_tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEVICES = ("cpu", "cuda", "auto")
-
-
-TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
-
-
-def check_tracking_uri(uri: str, where: str) -> None:
-    """Refuse a tracking URI whose scheme MLflow 3 cannot use as a store (the file store included)."""
-    scheme = uri.split(":", 1)[0].split("+", 1)[0] if ":" in uri else ""
-    if scheme not in TRACKING_SCHEMES:
-        raise MimoBenchError(
-            f"{where}: {uri!r} is not a tracking store URI; use one of "
-            "sqlite:///path/mlflow.db, postgresql://user@host/db, http://host:port (an `mlflow server`)"
-        )
-    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
-        raise MimoBenchError(
-            f"{where}: {uri!r}: a SQLite store is written sqlite:///relative/path.db or sqlite:////abs/path.db"
-        )
-
-
-def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else the local SQLite store under ``mlruns/``."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    check_tracking_uri(uri, "MLFLOW_TRACKING_URI")
-    return uri
 
 
 OPTIMIZERS = ("adam",)
@@ -105,89 +78,6 @@ class Suite:
         }
 
 
-class _Table:
-    """A TOML table being validated: typed reads with defaults, then a check for leftover keys."""
-
-    def __init__(self, source: Path, where: str, table: Any):
-        self.source, self.where = source, where
-        if not isinstance(table, dict):
-            raise self.error(f"must be a table, got {_type_name(table)}")
-        self.table = dict(table)
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def error(self, message: str, key: str | None = None) -> MimoBenchError:
-        place = self.key(key) if key else (self.where or "(top level)")
-        return MimoBenchError(f"{self.source}: {place}: {message}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any, allowed: str) -> Any:
-        self.seen.add(name)
-        if name not in self.table:
-            if default is _REQUIRED:
-                raise self.error(f"missing; expected {allowed}", name)
-            return default
-        value = self.table[name]
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
-        if not ok:
-            raise self.error(f"expected {allowed}, got {_type_name(value)} {value!r}", name)
-        return value
-
-    def positive_int(self, name: str, default: Any) -> int:
-        value = self.get(name, int, default, "a positive integer")
-        if value < 1:
-            raise self.error(f"must be a positive integer, got {value}", name)
-        return value
-
-    def number(self, name: str, default: Any, minimum: float, inclusive: bool) -> float:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
-        value = self.get(name, (int, float), default, f"a number {bound}")
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
-            raise self.error(f"must be a finite number {bound}, got {value}", name)
-        return float(value)
-
-    def name(self, key: str, default: Any, allowed: str) -> str:
-        """A suite name or strategy label: it becomes an MLflow tag value searched by `tracking.tag_filter`."""
-        value = self.get(key, str, default, allowed)
-        if value is not None and filter_problem(value):
-            raise self.error(f"{value!r} {filter_problem(value)}", key)
-        return value
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.get(name, str, default, f"one of {', '.join(allowed)}")
-        if value not in allowed:
-            raise self.error(
-                f"'{value}' is not allowed{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}", name
-            )
-        return value
-
-    def rest(self) -> dict[str, Any]:
-        return {k: v for k, v in self.table.items() if k not in self.seen}
-
-    def check_no_rest(self, allowed: list[str]) -> None:
-        for key in self.rest():
-            raise self.error(f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}", key)
-
-
-_REQUIRED = object()
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _type_name(value: Any) -> str:
-    return {
-        dict: "a table",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a float",
-    }.get(type(value), type(value).__name__)
-
-
 TOP_LEVEL = [
     "name",
     "description",
@@ -228,8 +118,8 @@ def parse_suite(
     document: dict[str, Any], path: Path, tracking_uri: str | None = None, import_plugins: bool = True
 ) -> Suite:
     """Validate a parsed TOML document (see `load_suite`)."""
-    top = _Table(path, "", document)
-    name = top.name("name", _REQUIRED, "a string naming the suite (the MLflow experiment)")
+    top = Table(path, "", document)
+    name = top.name("name", REQUIRED, "a string naming the suite (the MLflow experiment)")
     if not name.strip():
         raise top.error("must not be empty", "name")
     description = top.get("description", str, "", "a string")
@@ -246,7 +136,7 @@ def parse_suite(
     problem_name, problem_options, tasks = _problem(plugins, top.get("problem", dict, {}, "a table"))
     model = _model(path, top.get("model", dict, {}, "a table"))
     optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
-    tracking = _Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
+    tracking = Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
     file_uri = tracking.get("uri", str, None, "a tracking URI string")
     if file_uri is not None:
         check_tracking_uri(file_uri, f"{path}: tracking.uri")
@@ -254,13 +144,9 @@ def parse_suite(
         check_tracking_uri(tracking_uri, "--tracking-uri")
     uri = tracking_uri or file_uri or default_tracking_uri()
     tracking.check_no_rest(["uri"])
-    strategies = _strategies(
-        plugins, top.get("strategies", list, _REQUIRED, "an array of tables [[strategies]]"), tasks
-    )
+    strategies = _strategies(plugins, top.get("strategies", list, REQUIRED, "an array of tables [[strategies]]"), tasks)
     search = None
     if "search" in top.table:
-        from benchmark.suite.search import parse_search
-
         if plugins.unimported:
             raise top.error(
                 f"checking it needs the plugin {plugins.unimported[0]} imported; pass --allow-plugins", "search"
@@ -310,7 +196,7 @@ class _Plugins:
 
 def _problem(plugins: _Plugins, table: dict[str, Any]) -> tuple[str, dict[str, Any], tuple | None]:
     """The problem's name, options and tasks (None when its plugin is not imported)."""
-    problem = _Table(plugins.path, "problem", table)
+    problem = Table(plugins.path, "problem", table)
     name = problem.get("name", str, "glyphs", "a problem name")
     options = problem.rest()
     cls = plugins.get(PROBLEMS, name, "problem.name")
@@ -320,7 +206,7 @@ def _problem(plugins: _Plugins, table: dict[str, Any]) -> tuple[str, dict[str, A
 def _model(path: Path, table: dict[str, Any]) -> dict[str, Any]:
     from benchmark.train.model import ModelConfig
 
-    model = _Table(path, "model", table)
+    model = Table(path, "model", table)
     defaults = ModelConfig()
     resolved: dict[str, Any] = {}
     for spec in fields(ModelConfig):
@@ -345,7 +231,7 @@ def _model(path: Path, table: dict[str, Any]) -> dict[str, Any]:
 
 
 def _optimizer(path: Path, table: dict[str, Any]) -> dict[str, Any]:
-    optimizer = _Table(path, "optimizer", table)
+    optimizer = Table(path, "optimizer", table)
     resolved = {
         "name": optimizer.choice("name", "adam", OPTIMIZERS),
         "lr": optimizer.number("lr", 1e-3, 0.0, inclusive=False),
@@ -363,8 +249,8 @@ def _strategies(plugins: _Plugins, entries: list[Any], tasks: tuple | None) -> t
     resolved: list[StrategyEntry] = []
     configurations: dict[str, dict[str, Any]] = {}  # label -> every option, defaults filled in
     for index, raw in enumerate(entries):
-        entry = _Table(path, f"strategies[{index}]", raw)
-        name = entry.get("name", str, _REQUIRED, "a strategy name (see `mimo-bench strategies`)")
+        entry = Table(path, f"strategies[{index}]", raw)
+        name = entry.get("name", str, REQUIRED, "a strategy name (see `mimo-bench strategies`)")
         label = entry.name("label", None, "a string naming this configuration")
         params = entry.rest()
         error, cls = "", None
@@ -408,43 +294,3 @@ def _construct(path: Path, where: str, cls: type, options: dict[str, Any], *args
         raise MimoBenchError(f"{path}: {where}: invalid option for {cls.name}: {error}") from None
     except Exception as error:  # a broken plugin, not a bad suite
         raise PluginError(f"{path}: {where}: {cls.name} raised {type(error).__name__}: {error}") from error
-
-
-def to_toml(values: dict[str, Any]) -> str:
-    """A resolved suite written back as TOML (scalars, arrays, tables, arrays of tables), keys quoted
-    where they need it (a task named ``price.usd``), so that `tomllib` reads back what was written."""
-    lines: list[str] = []
-    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
-    arrays = {k: v for k, v in values.items() if isinstance(v, list) and v and all(isinstance(e, dict) for e in v)}
-    for key, value in values.items():
-        if key not in tables and key not in arrays:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, table in tables.items():
-        lines += ["", f"[{_toml_key(key)}]", *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())]
-    for key, entries in arrays.items():
-        for entry in entries:
-            lines += ["", f"[[{_toml_key(key)}]]", *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items())]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: JSON's escapes, less the surrogate pairs TOML has no use for, plus DEL."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return json.dumps(value)

@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmark.api.errors import MimoBenchError, did_you_mean
 from benchmark.api.problem import TaskSpec
+from benchmark.suite.table import Table
 
 SAMPLERS = ("auto", "tpe", "random", "nsga2")
 PRUNERS = ("none", "median", "halving")
@@ -115,9 +116,7 @@ def parse_search(
     path: Path, table: Any, labels: Sequence[str], classes: dict[str, type], tasks: Sequence[TaskSpec]
 ) -> SearchConfig:
     """Validate the ``[search]`` table of a suite (``classes``: label -> strategy class)."""
-    from benchmark.suite.schema import _Table
-
-    search = _Table(path, "search", table)
+    search = Table(path, "search", table)
     chosen = search.get("strategies", list, list(labels), "an array of strategy labels")
     for label in chosen:
         if label not in labels:
@@ -144,7 +143,7 @@ def parse_search(
         raise search.error('nsga2 is for objective = "pareto"; use tpe or random for one objective', "sampler")
     search_lr = search.get("search_lr", bool, False, "true or false")
     max_failed = search.positive_int("max_failed", FAILED_PER_TRIAL * trials)
-    space_table = _Table(path, "search.space", search.get("space", dict, {}, "a table of strategy labels"))
+    space_table = Table(path, "search.space", search.get("space", dict, {}, "a table of strategy labels"))
     space = {}
     for label in space_table.table:
         if label not in chosen:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from mlflow.entities import Run
 
-from benchmark.tracking.store import RunLog, Tracker
+from benchmark.tracking.runlog import RunLog
+from benchmark.tracking.store import Tracker
 
 HEARTBEAT_EVERY = 20.0  # seconds between heartbeats
 STALE_AFTER = 120.0  # a heartbeat older than this means the owner is gone
