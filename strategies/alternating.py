@@ -51,6 +51,7 @@ class Alternating(GradientStrategy):
     """
 
     name = "alternating"
+    step_cost_target = 1.05
 
     def __init__(
         self,

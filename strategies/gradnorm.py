@@ -40,6 +40,7 @@ class GradNorm(GradientStrategy):
     """
 
     name = "gradnorm"
+    step_cost_target = 1.25
 
     def __init__(
         self,

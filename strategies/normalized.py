@@ -46,6 +46,7 @@ class Normalized(LossWeighting):
     """
 
     name = "normalized"
+    step_cost_target = 1.05
 
     def __init__(
         self,

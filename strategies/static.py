@@ -22,6 +22,7 @@ class Static(LossWeighting):
     """
 
     name = "static"
+    step_cost_target = 1.05
 
     def __init__(self, tasks: Sequence[TaskSpec], *, weights: Mapping[str, float]):
         super().__init__(tasks)

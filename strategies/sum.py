@@ -11,6 +11,7 @@ class Sum(LossWeighting):
     """Equal weights: back-propagate L = sum_t L_t (the usual multi-task baseline)."""
 
     name = "sum"
+    baseline = True
 
     def __init__(self, tasks):
         super().__init__(tasks)

@@ -31,6 +31,7 @@ class Uncertainty(LossWeighting):
     """
 
     name = "uncertainty"
+    step_cost_target = 1.05
 
     def __init__(
         self,

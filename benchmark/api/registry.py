@@ -11,6 +11,7 @@ Nothing is imported until a class is asked for, so listing names stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib
 import importlib.metadata
@@ -171,6 +172,19 @@ def with_defaults(cls: type, options: dict[str, Any]) -> dict[str, Any]:
 def summary(cls: type) -> str:
     """A plugin's one-line doc: the first line of its class docstring ('' without one)."""
     return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""
+
+
+def baseline_strategy() -> str:
+    """The name of the strategy that declares ``baseline = True`` (the built-in ``sum``): what Δm%, the search's
+    joint objective and the perf ratios compare against.  Imports every strategy."""
+    found = []
+    for name in STRATEGIES.names():
+        with contextlib.suppress(PluginError):  # a broken plugin is reported where it is used, not here
+            if getattr(STRATEGIES.get(name), "baseline", False):
+                found.append(name)
+    if len(found) != 1:
+        raise MimoBenchError(f"exactly one strategy must declare baseline = True; found {found or 'none'}")
+    return found[0]
 
 
 STRATEGIES: Registry = Registry("strategy", "strategies", "mimo_bench.strategies", "benchmark.api.strategy:Strategy")

@@ -53,7 +53,11 @@ class Strategy(torch.nn.Module):
 
     name: ClassVar[str]
     kind: ClassVar[str] = "loss weighting"
-    separate_nets: ClassVar[bool] = False  # True: the runner trains one net per task with this strategy
+    separate_nets: ClassVar[bool] = False  # True: the runner trains one net per task (the single-task reference)
+    baseline: ClassVar[bool] = (
+        False  # True for the one strategy that Δm%, the search objective and perf compare against
+    )
+    step_cost_target: ClassVar[float | None] = None  # `mimo-bench perf`: at most this many times the baseline's step
 
     def __init__(self, tasks: Sequence[TaskSpec]):
         super().__init__()

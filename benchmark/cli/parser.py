@@ -185,9 +185,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="FOLDER", help="also write summary.md, summary.csv, report.html and PNGs here")
     report.add_argument(
         "--baseline",
-        default="sum",
-        help="strategy label that Δm%% and the tests compare against (default sum; "
-        "'single' for the single-task reference)",
+        help="strategy label that Δm%% and the tests compare against (default: the strategy declaring "
+        "baseline = True, sum; or the single-task reference's label)",
     )
     report.add_argument(
         "--pareto-space",

@@ -15,7 +15,7 @@ def command(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or default_tracking_uri()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command = [sys.executable, "-P", "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--host", args.host, "--port", str(args.port), "--workers", "1"]
     page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"  # runs, not GenAI
     print(f"MLflow UI for {uri} at {page} (Ctrl-C to stop)", file=sys.stderr, flush=True)

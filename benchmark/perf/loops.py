@@ -23,7 +23,7 @@ from PIL import Image
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import ProblemData, Split
-from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.api.registry import PROBLEMS, STRATEGIES, baseline_strategy
 from benchmark.run.runner import model_config, resolve_device
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
@@ -180,7 +180,8 @@ class HarnessLoop:
     def __init__(self, setup: LoopSetup, tracking_uri: str | None):
         from benchmark.run.progress import SuiteProgress
 
-        sum_strategy = STRATEGIES.get("sum")
+        baseline = baseline_strategy()
+        sum_strategy = STRATEGIES.get(baseline)
         config = TrainConfig(1, setup.batch_size, setup.lr, seed=setup.seed, device=str(setup.device))
         self.trainer = Trainer(setup.data, setup.model_config, sum_strategy, config)
         self.progress = SuiteProgress(1, enabled=False)  # what `run --no-progress` calls every batch
@@ -190,7 +191,7 @@ class HarnessLoop:
             from benchmark.tracking.store import Tracker
 
             tracker = Tracker(tracking_uri)
-            self.log = tracker.start_run(tracker.experiment("perf"), "sum", {"strategy": "sum"}, {})
+            self.log = tracker.start_run(tracker.experiment("perf"), baseline, {"strategy": baseline}, {})
 
     def epoch(self) -> float:
         """One epoch as the runner trains it; returns its mean total training loss."""
@@ -236,7 +237,7 @@ def run_suite(document: dict, folder: Path, *options: str) -> SuiteRun:
     path.write_text(to_toml({**document, "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"}}))
     log = folder / "run.log"
     with log.open("w") as output:
-        command = [sys.executable, "-m", "benchmark.cli", "run", str(path), "--no-progress", *options]
+        command = [sys.executable, "-P", "-m", "benchmark.cli", "run", str(path), "--no-progress", *options]
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)

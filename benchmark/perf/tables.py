@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark.api.registry import STRATEGIES
 from benchmark.perf.timing import Ratio, ratio, timed_rounds
 from benchmark.suite.schema import Suite
 
@@ -30,7 +31,6 @@ SEEDS_VS_HARNESS = Target(1.25, at_most=False)
 TRACKING_ON_VS_OFF = Target(1.03)
 PEAK_MEMORY_GB = Target(1.5, unit=" GB")
 JOBS_2_VS_1 = Target(0.65)
-STEP_VS_SUM = {"static": 1.05, "normalized": 1.05, "uncertainty": 1.05, "alternating": 1.05, "gradnorm": 1.25}
 
 FLOOR, SEEDS, TRACKED, UNTRACKED = (
     "floor: bare loop, batches in memory",
@@ -74,7 +74,8 @@ def loops_table(title: str, times: dict[str, list[float]]) -> str:
 
 def strategies_table(title: str, ratios: list[Ratio], names: dict[str, str]) -> str:
     """Step costs vs the first configuration; ``names`` maps each label to its strategy's registered name."""
-    rows = [(r, Target(STEP_VS_SUM[names[r.case]]) if names[r.case] in STEP_VS_SUM else None) for r in ratios]
+    targets = {name: STRATEGIES.get(name).step_cost_target for name in set(names.values())}
+    rows = [(r, Target(targets[names[r.case]]) if targets[names[r.case]] else None) for r in ratios]
     return table(title, rows, "ms/step", 1000.0)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.api.errors import one_line
+from benchmark.api.registry import baseline_strategy
 from benchmark.report import plots as report_plots
 from benchmark.report.data import ExperimentRuns, best_epoch_values, histories, history_keys, load_runs
 from benchmark.report.page import html_page, markdown_page, print_sections
@@ -60,9 +61,10 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def build(source: ExperimentRuns, tracker: Tracker, baseline: str = "sum", space: str = "val") -> Report:
+def build(source: ExperimentRuns, tracker: Tracker, baseline: str | None = None, space: str = "val") -> Report:
     """The report's tables from the experiment's runs (the figures come with `write`); the Pareto analysis
     in ``space``: val at each run's best-val epoch (selection never looks at test), or test."""
+    baseline = baseline or baseline_strategy()
     runs, primary = source.runs, source.primary
     table = strategy_table(runs, source.metrics)
     table["Δm%"] = delta_m(table, baseline, primary)
@@ -162,7 +164,7 @@ def make_report(
     tracker: Tracker,
     experiment: str | None = None,
     run_id: str | None = None,
-    baseline: str = "sum",
+    baseline: str | None = None,
     space: str = "val",
     out: Path | None = None,
     log: bool = True,
@@ -188,7 +190,7 @@ def report_at_end(tracker: Tracker, experiment: str, run_id: str | None = None) 
         return None
 
 
-def strategy_summary(experiment: str, tracking_uri: str | None = None, baseline: str = "sum") -> pd.DataFrame:
+def strategy_summary(experiment: str, tracking_uri: str | None = None, baseline: str | None = None) -> pd.DataFrame:
     """The per-strategy table as a DataFrame, for notebooks: ``strategy_summary("glyphs")``."""
     from benchmark.tracking.uri import default_tracking_uri
 

@@ -50,8 +50,24 @@ def start_worker_server() -> None:
     if worker_context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        with sigint_ignored():  # the server, and every worker it forks, leave Ctrl-C to the parent
+        with sigint_ignored(), safe_path():  # the server, and every worker it forks, leave Ctrl-C to the parent
             forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def safe_path() -> Iterator[None]:
+    """Start children as ``python -P`` would (``PYTHONSAFEPATH``): a new Python then does not put the working
+    directory first on its path, so a user's own ``benchmark/`` or ``strategies/`` folder there cannot shadow
+    ours in a worker (the fork server imports the workers' entry point before it learns the parent's path)."""
+    previous = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = previous
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ import functools
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,10 @@ from benchmark.api.problem import Problem, ProblemData
 from benchmark.api.registry import PROBLEMS, STRATEGIES
 from benchmark.run.processes import resolve_jobs
 from benchmark.run.progress import SuiteProgress, failure_line
+from benchmark.run.records import RunOutcome, StopRun, failure_reason, run_params, run_tags
 from benchmark.run.stopping import STOP
 from benchmark.run.summary import summary_markdown
+from benchmark.run.workers import train_in_workers
 from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
@@ -48,40 +49,6 @@ def set_threads(threads: int) -> None:
         torch.set_num_interop_threads(1)
 
 
-class StopRun(Exception):
-    """Raised by an ``after_epoch`` hook to end a run early on purpose (e.g. a pruned search trial)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class RunOutcome:
-    """How one run of this invocation ended."""
-
-    spec: RunSpec
-    status: str  # FINISHED (now), EARLIER (by an earlier invocation), BUSY (another process), FAILED, STOPPED
-    test_metrics: dict[str, float]
-    reason: str = ""
-    seconds: float = 0.0
-    run_id: str = ""
-    val_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # at the best-val epoch
-
-    @property
-    def label(self) -> str:
-        return self.spec.strategy.label
-
-    @property
-    def seed(self) -> int:
-        return self.spec.seed
-
-    @property
-    def counts(self) -> bool:
-        """Whether this run's metrics count in the suite's results."""
-        return self.status in ("FINISHED", "EARLIER")
-
-
 def model_config(suite: Suite) -> ModelConfig:
     return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
 
@@ -101,39 +68,6 @@ def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: R
         "tasks": [dataclasses.asdict(t) for t in data.tasks],
         "labels": {t.name: list(t.labels) for t in data.tasks if t.labels},
     }
-
-
-def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
-    tags = {
-        "strategy": spec.strategy.label,
-        "strategy_name": spec.strategy.name,
-        "seed": spec.seed,
-        "problem": suite.problem,
-        "suite": suite.name,
-        "run_key": spec.run_key,
-        "definition": spec.definition_key,  # the report covers one definition per strategy
-        "setup": spec.setup_key,
-    }
-    labels = [entry.label for entry in suite.strategies]
-    if spec.strategy.label in labels:  # not so for a search's `sum` baseline; the report lists suite order
-        tags["strategy_position"] = labels.index(spec.strategy.label)
-    return tags
-
-
-def run_params(spec: RunSpec) -> dict[str, Any]:
-    """The run's definition: every strategy option (defaults filled in), device, threads, code fingerprints."""
-    return {
-        "strategy": spec.strategy.name,
-        "strategy_label": spec.strategy.label,
-        "seed": spec.seed,
-        **{f"strategy.{k}": v for k, v in spec.definition["strategy"].items() if k != "name"},
-        **{k: v for k, v in spec.definition.items() if k not in ("strategy", "seed")},
-    }
-
-
-def failure_reason(error: BaseException) -> str:
-    """A user's error as it reads; anything else with its type ('RuntimeError: ...')."""
-    return str(error) if isinstance(error, MimoBenchError) else f"{type(error).__name__}: {error}"
 
 
 class SuiteRunner:
@@ -232,8 +166,6 @@ class SuiteRunner:
     ) -> Iterator[RunOutcome]:
         """Each run's outcome as it ends: here in suite order, or from ``jobs`` worker processes (`benchmark.run.workers`)."""
         if jobs > 1:
-            from benchmark.run.workers import train_in_workers
-
             yield from train_in_workers(self, specs, experiment_id, parent_run_id, progress, jobs)
             return
         for spec in specs:

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from benchmark.api.errors import PluginError
 from benchmark.api.registry import STRATEGIES
-from benchmark.run.processes import sigint_ignored, stop_with_parent, worker_context
+from benchmark.run.processes import safe_path, sigint_ignored, stop_with_parent, worker_context
 from benchmark.run.progress import Line, SuiteProgress, failure_line
-from benchmark.run.runner import RunOutcome, SuiteRunner
+from benchmark.run.records import RunOutcome
 from benchmark.run.stopping import STOP
 from benchmark.suite.plan import RunSpec
 from benchmark.suite.schema import Suite
@@ -36,6 +36,8 @@ from benchmark.tracking.runlog import RunLog
 
 if TYPE_CHECKING:
     import torch
+
+    from benchmark.run.runner import SuiteRunner
 
 STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
 
@@ -55,6 +57,7 @@ class WorkerProgress(SuiteProgress):
 
 
 def work(
+    runner_class: type[SuiteRunner],
     suite: Suite,
     force: bool,
     threads: int,
@@ -69,7 +72,7 @@ def work(
     os.environ.clear()  # the parent's environment now, not the one the fork server started with
     os.environ.update(environment)
     try:
-        runner = SuiteRunner(suite, show_progress=False, force=force, threads=threads)
+        runner = runner_class(suite, show_progress=False, force=force, threads=threads)
         while (spec := pipe.recv()) is not None:
             progress = WorkerProgress()
             with STOP.deferred():  # a stop before this raised at once, in the handler
@@ -121,12 +124,20 @@ def train_in_workers(
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
             runner.data(seed)  # the workers read the cached data instead of each generating it
     context = worker_context()  # its first process.start() starts the fork server if `run` has not yet
-    arguments = (runner.suite, runner.force, runner.threads, experiment_id, parent_run_id, dict(os.environ))
+    arguments = (
+        type(runner),
+        runner.suite,
+        runner.force,
+        runner.threads,
+        experiment_id,
+        parent_run_id,
+        dict(os.environ),
+    )
 
     def start() -> Worker:
         ours, theirs = context.Pipe()
         process = context.Process(target=work, args=(*arguments, theirs), daemon=True)
-        with sigint_ignored():  # Ctrl-C reaches the whole process group; only the parent reacts to it
+        with sigint_ignored(), safe_path():  # Ctrl-C reaches the whole process group; only the parent reacts to it
             process.start()
         theirs.close()
         return Worker(process, ours)

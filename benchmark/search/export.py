@@ -10,7 +10,7 @@ import optuna
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
-from benchmark.api.registry import STRATEGIES
+from benchmark.api.registry import STRATEGIES, baseline_strategy
 from benchmark.suite.schema import Suite
 from benchmark.suite.search import OPTIMIZER_LR, NarrowedTrial
 from benchmark.suite.toml import to_toml
@@ -42,6 +42,6 @@ def export_suite(
     resolved["seeds"] = sorted({*suite.seeds, 0, 1, 2})
     if OPTIMIZER_LR in best[0].params:
         resolved["optimizer"]["lr"] = best[0].params[OPTIMIZER_LR]
-    resolved["strategies"] = [{"name": "sum"}, {"name": entry.name, "label": f"{label}-best", **params}]
+    resolved["strategies"] = [{"name": baseline_strategy()}, {"name": entry.name, "label": f"{label}-best", **params}]
     header = f"# exported by mimo-bench search from study {study_name}, trial {best[0].number}\n"
     path.write_text(header + to_toml(resolved))

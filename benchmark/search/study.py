@@ -21,9 +21,10 @@ from pathlib import Path
 import optuna
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.api.registry import STRATEGIES
+from benchmark.api.registry import STRATEGIES, baseline_strategy
 from benchmark.run.progress import SuiteProgress
-from benchmark.run.runner import StopRun, SuiteRunner, run_tags
+from benchmark.run.records import StopRun, run_tags
+from benchmark.run.runner import SuiteRunner
 from benchmark.search.export import export_suite
 from benchmark.search.plot import plot_trials
 from benchmark.search.stale import settle_left_behind
@@ -223,7 +224,8 @@ class StudyRunner:
 
         If another worker is training it, wait for that run rather than train it twice.
         """
-        sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry("sum", "sum", {}),))
+        name = baseline_strategy()
+        sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry(name, name, {}),))
         (spec,) = [s for s in expand(sum_suite, self.runner.device, self.runner.threads) if s.seed == self.seed]
         with SuiteProgress(1, enabled=self.runner.show_progress) as progress:
             outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
