@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from benchmark.tracking.runlog import CHECKPOINT_ARTIFACT
 from tests.helpers import cli_command, nested_runs, run_cli, wait_for
-from tests.test_reliability import STRATEGY_ENTRIES, write_suite
+from tests.system.test_reliability import STRATEGY_ENTRIES, write_suite
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from benchmark.tracking.store import Tracker
 from tests.helpers import nested_runs, start_cli
 from tests.proxy import Proxy
-from tests.test_cli import free_port
-from tests.test_reliability import STRATEGY_ENTRIES, write_suite
-from tests.test_store_outage import start_server, stop
+from tests.system.test_cli import free_port
+from tests.system.test_reliability import STRATEGY_ENTRIES, write_suite
+from tests.system.test_store_outage import start_server, stop
 
 pytestmark = pytest.mark.slow
 

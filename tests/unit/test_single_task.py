@@ -14,7 +14,7 @@ from benchmark.suite.schema import load_suite
 from benchmark.suite.toml import to_toml
 from benchmark.train.single_task import SingleTaskTrainers, restrict
 from benchmark.train.trainer import TrainConfig, Trainer
-from tests.test_diagnostics import MODEL, data
+from tests.unit.test_diagnostics import MODEL, data
 
 CONFIG = TrainConfig(3, 16, 1e-2, seed=5)
 

@@ -196,8 +196,8 @@ def test_workers_on_postgres_and_an_mlflow_server_meet_the_budget_exactly(tmp_pa
     import os
     import subprocess
 
-    from tests.test_cli import free_port
-    from tests.test_store_outage import start_server, stop
+    from tests.system.test_cli import free_port
+    from tests.system.test_store_outage import start_server, stop
 
     optuna_url, mlflow_url = postgres_databases
     port = free_port()

@@ -10,9 +10,9 @@ import pytest
 from benchmark.api.registry import STRATEGIES
 from benchmark.run.runner import SuiteRunner
 from benchmark.suite.schema import load_suite
-from tests.test_problems import write_omniglot
+from tests.unit.test_problems import write_omniglot
 
-EXPERIMENTS = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*.toml"))
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.toml"))
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_shipped_suite_is_valid(path, omniglot_on_disk):
 
 
 def test_quick_suite_runs_every_registered_strategy():
-    suite = load_suite(Path(__file__).resolve().parent.parent / "experiments" / "quick.toml")
+    suite = load_suite(Path(__file__).resolve().parents[2] / "experiments" / "quick.toml")
     assert sorted(s.name for s in suite.strategies) == STRATEGIES.names()
     assert suite.problem == "glyphs" and len(suite.seeds) == 1
 

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from benchmark.tracking.store import Tracker
 from tests.helpers import cli_command
-from tests.test_reliability import STRATEGY_ENTRIES, runs_by_status, write_suite
+from tests.system.test_reliability import STRATEGY_ENTRIES, runs_by_status, write_suite
 
 pytestmark = pytest.mark.slow
 

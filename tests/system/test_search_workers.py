@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from benchmark.search.storages import open_storage
 from tests.helpers import COMMAND
-from tests.test_search import write_suite
+from tests.system.test_search import write_suite
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from benchmark.search.storages import open_storage
 from benchmark.search.study import StudyRunner
 from benchmark.suite.schema import load_suite
 from tests.conftest import ROOT
-from tests.test_search import trial_runs, write_suite
+from tests.system.test_search import trial_runs, write_suite
 
 pytestmark = pytest.mark.slow
 

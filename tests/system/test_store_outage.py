@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.helpers import start_cli, wait_for
-from tests.test_cli import free_port
-from tests.test_reliability import runs_by_status, write_suite
+from tests.system.test_cli import free_port
+from tests.system.test_reliability import runs_by_status, write_suite
 
 pytestmark = pytest.mark.slow
 
