@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.suite.toml import to_toml
-from tests.helpers import cli_command, nested_runs, run_cli, start_cli, wait_for
+from tests.helpers import cli_command, default_sigint, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +142,9 @@ def test_ctrl_c_stops_every_worker_and_marks_their_runs_killed(tmp_path, trackin
     client = MlflowClient(tracking_uri)
     env = {**os.environ, "MIMO_BENCH_CACHE": str(cache_dir)}
     command = cli_command(suite, tracking_uri, "--jobs", "2")
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True, preexec_fn=default_sigint
+    )
     wait_for(lambda: len(checkpointed(client, "stopped")) == 2, process)
     os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: to the whole process group
     assert process.wait(timeout=120) == 130

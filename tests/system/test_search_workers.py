@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.search.storages import open_storage
-from tests.helpers import COMMAND
+from tests.helpers import COMMAND, default_sigint
 from tests.system.test_search import write_suite
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def start_search(suite, storage: str, tracking_uri: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
 
 
