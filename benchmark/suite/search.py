@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.api.errors import MimoBenchError, did_you_mean
-from benchmark.api.problem import TaskSpec
 from benchmark.suite.table import Table
+
+if TYPE_CHECKING:
+    from benchmark.api.problem import TaskSpec  # torch: only where a [search] table is checked
 
 SAMPLERS = ("auto", "tpe", "random", "nsga2")
 PRUNERS = ("none", "median", "halving")
