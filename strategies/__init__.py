@@ -1,1 +1,1 @@
-"""Built-in strategies, one module each; see `benchmark.strategy` for the contract."""
+"""Built-in strategies, one module each; see `benchmark.api.strategy` for the contract."""

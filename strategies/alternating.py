@@ -8,9 +8,17 @@ from typing import Any
 
 import torch
 
-from benchmark.options import bool_option, choice_option, float_option, int_option, task_table
-from benchmark.problem import TaskSpec
-from benchmark.strategy import GradientStrategy, StepContext, TaskWeights
+from benchmark.api import (
+    GradientStrategy,
+    StepContext,
+    TaskSpec,
+    TaskWeights,
+    bool_option,
+    choice_option,
+    float_option,
+    int_option,
+    task_table,
+)
 
 SCHEDULES = ("round_robin", "random", "focus")
 MIN_REFERENCE = 1e-12  # floor of |best| when measuring progress relative to it
@@ -43,6 +51,7 @@ class Alternating(GradientStrategy):
     """
 
     name = "alternating"
+    step_cost_target = 1.05
 
     def __init__(
         self,

@@ -7,9 +7,7 @@ from typing import Any
 
 import torch
 
-from benchmark.options import choice_option, float_option, int_option
-from benchmark.problem import TaskSpec
-from benchmark.strategy import GradientStrategy, StepContext, TaskWeights
+from benchmark.api import GradientStrategy, StepContext, TaskSpec, TaskWeights, choice_option, float_option, int_option
 from strategies.normalized import MIN_SCALE, update_loss_scale
 
 LAYERS = ("last", "last_with_bias", "shared")
@@ -42,6 +40,7 @@ class GradNorm(GradientStrategy):
     """
 
     name = "gradnorm"
+    step_cost_target = 1.25
 
     def __init__(
         self,

@@ -7,9 +7,16 @@ from typing import Any
 
 import torch
 
-from benchmark.options import choice_option, float_option, int_option, task_weights
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import (
+    LossWeighting,
+    StepContext,
+    TaskSpec,
+    TaskWeights,
+    choice_option,
+    float_option,
+    int_option,
+    task_weights,
+)
 
 SCALES = ("running", "initial")
 MIN_SCALE = 1e-12  # keeps a loss of exactly zero from dividing by zero
@@ -39,6 +46,7 @@ class Normalized(LossWeighting):
     """
 
     name = "normalized"
+    step_cost_target = 1.05
 
     def __init__(
         self,

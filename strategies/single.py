@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskSpec, TaskWeights
 
 
 class Single(LossWeighting):

@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from benchmark.options import task_weights
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskSpec, TaskWeights, task_weights
 
 
 class Static(LossWeighting):
@@ -24,6 +22,7 @@ class Static(LossWeighting):
     """
 
     name = "static"
+    step_cost_target = 1.05
 
     def __init__(self, tasks: Sequence[TaskSpec], *, weights: Mapping[str, float]):
         super().__init__(tasks)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskWeights
 
 
 class Sum(LossWeighting):
     """Equal weights: back-propagate L = sum_t L_t (the usual multi-task baseline)."""
 
     name = "sum"
+    baseline = True
 
     def __init__(self, tasks):
         super().__init__(tasks)

@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from benchmark.options import float_option, task_table
-from benchmark.problem import TaskSpec
-from benchmark.strategy import LossWeighting, StepContext, TaskWeights
+from benchmark.api import LossWeighting, StepContext, TaskSpec, TaskWeights, float_option, task_table
 
 
 class Uncertainty(LossWeighting):
@@ -33,6 +31,7 @@ class Uncertainty(LossWeighting):
     """
 
     name = "uncertainty"
+    step_cost_target = 1.05
 
     def __init__(
         self,

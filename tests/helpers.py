@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,9 +12,15 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from benchmark.tracking import tag_filter
+from benchmark.tracking.filters import tag_filter
 
 COMMAND = str(Path(sys.executable).parent / "mimo-bench")
+
+
+def default_sigint() -> None:
+    """In a child before it runs (``preexec_fn``): SIGINT back to the default, so a test command started
+    from a shell that ignores it (a background job) still gets a child that Ctrl-C stops."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_command(suite: Path, uri: str, *options: str) -> list[str]:
@@ -30,7 +37,12 @@ def start_cli(suite: Path, uri: str, cache: Path, *options: str) -> subprocess.P
     """Start a suite through the installed command without waiting."""
     env = {**os.environ, "MIMO_BENCH_CACHE": str(cache)}
     return subprocess.Popen(
-        cli_command(suite, uri, *options), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        cli_command(suite, uri, *options),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_sigint,
     )
 
 

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from benchmark.strategy import LossWeighting
+from benchmark.api.strategy import LossWeighting
 
 
 class Scaled(LossWeighting):
@@ -65,7 +65,8 @@ def die_at(point: str) -> None:
     'retire' (while marking a run FAILED)."""
     import optuna
 
-    from benchmark.tracking import RetryingClient, RunLog
+    from benchmark.tracking.client import RetryingClient
+    from benchmark.tracking.runlog import RunLog
 
     def dies(original, condition):
         def call(*args, **kwargs):
@@ -98,8 +99,8 @@ def die_at(point: str) -> None:
 
 
 if __name__ == "__main__":
-    from benchmark.config import load_suite
-    from benchmark.search import StudyRunner
+    from benchmark.search.study import StudyRunner
+    from benchmark.suite.schema import load_suite
 
     die_at(sys.argv[1])
     StudyRunner(load_suite(sys.argv[2]), sys.argv[3], show_progress=False).run()

@@ -1,1 +1,1 @@
-"""Built-in problems, one module each; see `benchmark.problem` for the contract."""
+"""Built-in problems, one module each; see `benchmark.api.problem` for the contract."""

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from benchmark.options import float_option, int_option
-from benchmark.problem import (
+from benchmark.api.options import float_option, int_option
+from benchmark.api.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
     Problem,

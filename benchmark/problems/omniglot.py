@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.errors import MimoBenchError
-from benchmark.options import int_option, option_error
-from benchmark.problem import (
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.options import int_option, option_error
+from benchmark.api.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
     Problem,

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
-from benchmark.options import float_option, int_option
-from benchmark.problem import (
+from benchmark.api.options import float_option, int_option
+from benchmark.api.problem import (
     DEFAULT_FRACTIONS,
     InputSpec,
     Problem,

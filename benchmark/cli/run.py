@@ -1,0 +1,41 @@
+"""`mimo-bench run`: train a suite's runs (or list them with --dry-run) and print the summary and report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from benchmark.cli.check import print_unimported
+from benchmark.cli.parser import EXIT_RUN_FAILED, at_least_one
+
+
+def command(args: argparse.Namespace) -> int:
+    from benchmark.suite.schema import load_suite
+
+    at_least_one("--jobs", args.jobs)
+    at_least_one("--threads", args.threads)
+    import_plugins = args.allow_plugins or not args.dry_run
+    suite = load_suite(args.suite, tracking_uri=args.tracking_uri, import_plugins=import_plugins)
+    if args.device:
+        suite = dataclasses.replace(suite, device=args.device)
+    from benchmark.run.processes import resolve_jobs, start_worker_server
+
+    if not args.dry_run and resolve_jobs(args.jobs, args.threads, suite.device) > 1:
+        start_worker_server()  # the workers' imports now, beside this process's own ('auto' device: as on CPU)
+    from benchmark.run.runner import SuiteRunner
+    from benchmark.run.summary import print_summary
+
+    runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force, threads=args.threads)
+    if args.dry_run:
+        for spec, action in runner.plan():
+            print(f"{spec.name:<40} {action}")
+        print_unimported(suite)
+        return 0
+    outcomes = runner.run(args.jobs)
+    print_summary(suite.name, outcomes, runner.problem.tasks, per_strategy=runner.report is None)
+    if runner.report is not None:
+        from benchmark.report.analysis import print_report
+
+        print_report(runner.report)
+    failed = any(o.status == "FAILED" for o in outcomes)
+    return EXIT_RUN_FAILED if failed and not args.allow_failures else 0

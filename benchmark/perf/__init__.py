@@ -1,0 +1,1 @@
+"""`mimo-bench perf`: timing loops measured as ratios, and their tables."""

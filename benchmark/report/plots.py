@@ -1,0 +1,167 @@
+"""The report's figures (matplotlib, PNG): Pareto scatters, weight trajectories, learning curves,
+gradient diagnostics.  Each function draws one figure into ``path`` and returns whether it drew."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmark.report.stats import TaskMetric, pareto_mask, to_minimization  # noqa: E402
+
+DPI = 110
+
+
+def _colors(labels: list[str]) -> dict[str, tuple]:
+    palette = plt.get_cmap("tab10")
+    return {label: palette(index % 10) for index, label in enumerate(labels)}
+
+
+def _save(figure, path: Path) -> bool:
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return True
+
+
+def pareto_pairs(points: pd.DataFrame, primary: list[TaskMetric], prefix: str, path: Path) -> bool:
+    """Per pair of tasks: every run (trials as crosses), that pair's Pareto front, each strategy's mean ± std."""
+    pairs = list(combinations(primary, 2))
+    if not pairs or points.empty:
+        return False
+    labels = list(dict.fromkeys(points["label"]))
+    colors = _colors(labels)
+    figure, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False, layout="constrained")
+    for axis, (x, y) in zip(axes[0], pairs, strict=True):
+        for label in labels:
+            own = points[points["label"] == label]
+            for kind, marker, alpha in (("run", "o", 0.55), ("trial", "x", 0.35)):
+                chosen = own[own["kind"] == kind]
+                axis.scatter(
+                    chosen[x.key(prefix)], chosen[y.key(prefix)], color=colors[label], marker=marker, alpha=alpha, s=22
+                )
+            runs = own[own["kind"] == "run"]
+            if len(runs):
+                axis.errorbar(
+                    runs[x.key(prefix)].mean(),
+                    runs[y.key(prefix)].mean(),
+                    xerr=runs[x.key(prefix)].std(),
+                    yerr=runs[y.key(prefix)].std(),
+                    color=colors[label],
+                    marker="D",
+                    markersize=8,
+                    markeredgecolor="black",
+                    capsize=3,
+                    label=label,
+                )
+        front = points[pareto_mask(to_minimization(points, [x, y], prefix))]
+        front = front.sort_values(x.key(prefix), ascending=not x.higher_is_better)
+        axis.plot(
+            front[x.key(prefix)],
+            front[y.key(prefix)],
+            color="black",
+            linewidth=1.2,
+            marker="o",
+            markerfacecolor="none",
+            markersize=9,
+            drawstyle="steps-post",
+            label="Pareto front (this pair)",
+        )
+        axis.set_xlabel(f"{prefix} {x.title}")
+        axis.set_ylabel(f"{prefix} {y.title}")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("Every run (o) and search trial (x); diamonds: strategy mean ± std over seeds")
+    return _save(figure, path)
+
+
+def _mean_curves(history: pd.DataFrame, runs: pd.DataFrame, key: str) -> dict[str, pd.Series]:
+    """Per strategy label: the mean over its runs of metric ``key`` per epoch."""
+    chosen = history[history["key"] == key].merge(runs[["run_id", "label"]], on="run_id")
+    return {label: group.groupby("step")["value"].mean() for label, group in chosen.groupby("label", sort=False)}
+
+
+def weight_trajectories(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[str], path: Path) -> bool:
+    """One panel per strategy: each task's loss weight per epoch (mean over seeds)."""
+    labels = [label for label in dict.fromkeys(runs["label"])]
+    if history[history["key"].str.startswith("weight/")].empty:
+        return False
+    columns = min(3, len(labels))
+    rows = -(-len(labels) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False, sharex=True, layout="constrained"
+    )
+    for axis, label in zip(axes.flat, labels, strict=False):
+        own = runs[runs["label"] == label]
+        for task in tasks:
+            curve = _mean_curves(history, own, f"weight/{task}").get(label)
+            if curve is not None:
+                axis.plot(curve.index, curve.to_numpy(), label=task)
+        values = history[history["key"].str.startswith("weight/") & history["run_id"].isin(own["run_id"])]["value"]
+        if len(values) and (values > 0).all() and values.max() / values.min() > 50:
+            axis.set_yscale("log")
+        axis.set_title(label)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(labels) :]:
+        axis.set_visible(False)
+    axes[0][0].set_ylabel("loss weight")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("Task loss weights per epoch (epoch mean of the effective weights; mean over seeds)")
+    return _save(figure, path)
+
+
+def learning_curves(history: pd.DataFrame, runs: pd.DataFrame, primary: list[TaskMetric], path: Path) -> bool:
+    """One panel per task: each strategy's val primary metric per epoch (mean over seeds)."""
+    if history[history["key"].str.startswith("val/")].empty:
+        return False
+    colors = _colors(list(dict.fromkeys(runs["label"])))
+    figure, axes = plt.subplots(1, len(primary), figsize=(4.8 * len(primary), 3.8), squeeze=False, layout="constrained")
+    for axis, metric in zip(axes[0], primary, strict=True):
+        for label, curve in _mean_curves(history, runs, metric.key("val")).items():
+            axis.plot(curve.index, curve.to_numpy(), color=colors[label], label=label)
+        axis.set_title(f"val {metric.title}")
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return _save(figure, path)
+
+
+def gradient_diagnostics(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[str], path: Path) -> bool:
+    """Per task the gradient norm at the last shared layer; per pair the cosine between task gradients."""
+    grad_keys = list(dict.fromkeys(history.loc[history["key"].str.startswith("grad/"), "key"]))
+    if not grad_keys:
+        return False
+    norms = [k for k in grad_keys if k.startswith("grad/norm/")]
+    cosines = [k for k in grad_keys if k.startswith("grad/cosine/")]
+    colors = _colors(list(dict.fromkeys(runs["label"])))
+    rows = [row for row in (norms, cosines) if row]  # norms on top, the pairs' cosines below
+    columns = max(len(row) for row in rows)
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(4.4 * columns, 3.4 * len(rows)), squeeze=False, layout="constrained"
+    )
+    for axis in axes.flat[len(rows[0]) : columns]:  # a shorter first row leaves blanks
+        axis.set_visible(False)
+    if len(rows) > 1:
+        for axis in axes[1][len(rows[1]) :]:
+            axis.set_visible(False)
+    placed = [(axes[r][c], key) for r, row in enumerate(rows) for c, key in enumerate(row)]
+    for axis, key in placed:
+        for label, curve in _mean_curves(history, runs, key).items():
+            axis.plot(curve.index, curve.to_numpy(), color=colors[label], label=label)
+        if key in cosines:
+            axis.axhline(0.0, color="black", linewidth=0.8)
+            axis.set_title(f"cosine {key.removeprefix('grad/cosine/')} (< 0: conflict)")
+        else:
+            axis.set_yscale("log")
+            axis.set_title(f"gradient norm, {key.removeprefix('grad/norm/')}")
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("Task gradients at the last shared layer (epoch means, mean over seeds)")
+    return _save(figure, path)

@@ -1,0 +1,262 @@
+"""Run a suite: expand strategies x seeds, train each, track it, print the summary.
+
+Idempotent and resumable: a run whose key already has a FINISHED run is skipped, an interrupted
+run continues from its last epoch checkpoint, and a run claimed by another live process is left
+to it (see `benchmark.tracking.claims`).  A failing run is recorded as FAILED with its reason and the suite
+goes on; Ctrl-C marks the current run KILLED (resumable) and re-raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.problem import Problem, ProblemData
+from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.run.processes import resolve_jobs
+from benchmark.run.progress import SuiteProgress, failure_line
+from benchmark.run.records import RunOutcome, StopRun, failure_reason, run_params, run_tags
+from benchmark.run.stopping import STOP
+from benchmark.run.summary import summary_markdown
+from benchmark.run.workers import train_in_workers
+from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
+from benchmark.suite.schema import Suite
+from benchmark.suite.toml import to_toml
+from benchmark.tracking.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
+from benchmark.tracking.runlog import Heartbeat, RunLog
+from benchmark.tracking.store import Tracker
+from benchmark.train.model import ModelConfig
+from benchmark.train.single_task import SingleTaskTrainers
+from benchmark.train.trainer import TrainConfig, Trainer
+
+if TYPE_CHECKING:
+    from benchmark.report.analysis import Report
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` intra-op threads and one inter-op thread (more inter-op threads changed nothing here)."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # refused once inter-op work has started; its count is harmless
+        torch.set_num_interop_threads(1)
+
+
+def model_config(suite: Suite) -> ModelConfig:
+    return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
+
+
+def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
+    """The best-val model and the strategy state of the same epoch, with label maps; loadable with
+    ``weights_only=True``.
+
+    With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
+    """
+    return {
+        "model": trainer.model.state_dict(),
+        "strategy": trainer.best_strategy_state,
+        "best_epoch": trainer.best_epoch,
+        "run": spec.definition,
+        "inputs": [dataclasses.asdict(i) for i in data.inputs],
+        "tasks": [dataclasses.asdict(t) for t in data.tasks],
+        "labels": {t.name: list(t.labels) for t in data.tasks if t.labels},
+    }
+
+
+class SuiteRunner:
+    """Runs one suite invocation against one tracking store."""
+
+    def __init__(self, suite: Suite, show_progress: bool = True, force: bool = False, threads: int | None = None):
+        """``threads``: CPU threads per run (default `DEFAULT_THREADS`, so every run gives the same numbers
+        whatever ``jobs`` and machine; more threads change the last bits of the results)."""
+        self.suite = suite
+        self.threads = threads or DEFAULT_THREADS
+        set_threads(self.threads)
+        self.device = resolve_device(suite.device)
+        self.tracker = Tracker(suite.tracking_uri)
+        self.show_progress = show_progress
+        self.force = force
+        self._data: dict[int, ProblemData] = {}
+        self.report: Report | None = None  # made at the end of `run`
+
+    @functools.cached_property
+    def problem(self) -> Problem:
+        """The suite's problem, built on first use (`plan` needs none, so --dry-run imports no plugin)."""
+        return PROBLEMS.get(self.suite.problem)(**self.suite.problem_options)
+
+    def data(self, seed: int) -> ProblemData:
+        if seed not in self._data:
+            self._data[seed] = self.problem.load(seed)
+        return self._data[seed]
+
+    def plan(self) -> list[tuple[RunSpec, str]]:
+        """What `run` would do with each run, without doing it: 'run', 'skip', 'resume ...' or 'busy'."""
+        found = self.tracker.client.get_experiment_by_name(self.suite.name)
+        plan = []
+        wording = {"skip": "skip (finished earlier)", "busy": "busy (running in another process)", "start": "run"}
+        for spec in expand(self.suite, self.device, self.threads):
+            runs = self.tracker.runs_with_key(found.experiment_id, spec.run_key) if found else []
+            decision = decide(runs, self.force)
+            if decision.action == "resume":
+                plan.append((spec, f"resume from epoch {decision.run.data.tags['checkpoint_epoch']}"))
+            else:
+                plan.append((spec, wording[decision.action]))
+        return plan
+
+    def run(self, jobs: int | None = 1) -> list[RunOutcome]:
+        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes,
+        None as many as `resolve_jobs` finds cores for."""
+        suite = self.suite
+        jobs = resolve_jobs(jobs, self.threads, self.device)
+        with STOP.deferred():  # a SIGTERM is taken at a batch or between runs, never inside a store write
+            experiment_id = self.tracker.experiment(suite.name)
+            retire_stale_parents(self.tracker, experiment_id)
+            specs = expand(suite, self.device, self.threads)
+            parent = self.tracker.start_run(
+                experiment_id,
+                f"{suite.name} {datetime.now():%Y-%m-%d %H:%M}",
+                {
+                    "suite": suite.name,
+                    "problem": suite.problem,
+                    "kind": "suite",
+                    "jobs": jobs,
+                    **ownership(),
+                    **coverage_tags(specs),
+                },
+                {k: v for k, v in suite.resolved().items() if k != "strategies"},
+            )
+            with Heartbeat(parent, HEARTBEAT_EVERY):
+                return self._run_under(parent, experiment_id, specs, jobs)
+
+    def _run_under(self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int) -> list[RunOutcome]:
+        """Train and report the suite under its ``parent`` run, which ends FINISHED, FAILED or KILLED, never RUNNING."""
+        outcomes: list[RunOutcome] = []
+        try:
+            parent.text(to_toml(self.suite.resolved()), "suite.toml")
+            with SuiteProgress(len(specs), enabled=self.show_progress) as progress:
+                for outcome in self.train_all(specs, experiment_id, parent.run_id, progress, jobs):
+                    outcomes.append(outcome)
+                    progress.end_run()
+            outcomes.sort(key=lambda o: specs.index(o.spec))  # workers end runs out of order
+            parent.describe(summary_markdown(outcomes, self.problem.tasks))
+            from benchmark.report.analysis import report_at_end  # matplotlib and scipy only when a suite ends
+
+            self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
+        except KeyboardInterrupt:
+            parent.describe(summary_markdown(outcomes, self.problem.tasks))
+            parent.finish("KILLED")
+            raise
+        except BaseException as error:
+            with contextlib.suppress(Exception):  # a store that is gone: the next invocation retires the parent
+                parent.tags({"failure_reason": failure_reason(error)[:5000]})
+                parent.finish("FAILED")
+            raise
+        parent.finish("FINISHED" if all(o.status != "FAILED" for o in outcomes) else "FAILED")
+        return outcomes
+
+    def train_all(
+        self, specs: list[RunSpec], experiment_id: str, parent_run_id: str, progress: SuiteProgress, jobs: int = 1
+    ) -> Iterator[RunOutcome]:
+        """Each run's outcome as it ends: here in suite order, or from ``jobs`` worker processes (`benchmark.run.workers`)."""
+        if jobs > 1:
+            yield from train_in_workers(self, specs, experiment_id, parent_run_id, progress, jobs)
+            return
+        for spec in specs:
+            STOP.check()  # a stop requested after the last run ended
+            yield self.run_one(spec, experiment_id, parent_run_id, progress)
+
+    def run_one(self, spec: RunSpec, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> RunOutcome:
+        def start(owner_tags: dict[str, str]) -> RunLog:
+            tags = {**run_tags(self.suite, spec), **owner_tags}
+            return self.tracker.start_run(experiment_id, spec.name, tags, run_params(spec), parent_run_id)
+
+        decision = claim(self.tracker, experiment_id, spec.run_key, self.force, start)
+        if decision.action == "skip":
+            run = self.tracker.client.get_run(decision.run_id)
+            test = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
+            progress.log(f"{spec.name}: done earlier (run {decision.run_id[:8]}), skipped")
+            return RunOutcome(spec, "EARLIER", test, run_id=decision.run_id)
+        if decision.action == "busy":
+            progress.log(f"{spec.name}: {decision.note}, skipped here")
+            return RunOutcome(spec, "BUSY", {}, decision.note, run_id=decision.run_id)
+        if decision.action == "resume":
+            progress.log(f"{spec.name}: resuming run {decision.run_id[:8]} {decision.note}")
+        return self.train_claimed(spec, decision, progress)
+
+    def train_claimed(
+        self,
+        spec: RunSpec,
+        decision: Claim,
+        progress: SuiteProgress,
+        after_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> RunOutcome:
+        """Train a run this process has claimed; ``after_epoch`` may raise `StopRun` to end it early."""
+        suite, log = self.suite, decision.log
+        started = time.perf_counter()
+        trainer = None
+
+        def on_batch(*position: Any) -> None:
+            STOP.check()  # a stop request (SIGTERM) is taken here, between two steps
+            progress.batch(*position)
+
+        with Heartbeat(log, HEARTBEAT_EVERY), STOP.deferred():
+            try:
+                if spec.strategy.error:
+                    raise MimoBenchError(spec.strategy.error)
+                data = self.data(spec.seed)
+                strategy_cls = STRATEGIES.get(spec.strategy.name)
+                optimizer = spec.definition["optimizer"]
+                config = TrainConfig(
+                    suite.epochs,
+                    suite.batch_size,
+                    optimizer["lr"],
+                    optimizer["weight_decay"],
+                    spec.seed,
+                    self.device,
+                    diagnostics=suite.diagnostics,
+                )
+                trainer_cls = SingleTaskTrainers if strategy_cls.separate_nets else Trainer
+                trainer = trainer_cls(
+                    data, model_config(suite), lambda t: strategy_cls(t, **spec.strategy.params), config
+                )
+                if decision.action == "resume":
+                    trainer.load_state_dict(self.tracker.load_checkpoint(decision.run_id))
+                batches = math.ceil(len(data.train) / suite.batch_size)
+                progress.start_run(spec.name, suite.epochs, batches, done_epochs=trainer.epoch)
+                while trainer.epoch < suite.epochs:
+                    metrics = trainer.train_epoch(on_batch)
+                    log.end_epoch(metrics, trainer.epoch, trainer.state_dict)
+                    if after_epoch:
+                        after_epoch(trainer.epoch, metrics)
+                test = trainer.test()
+                log.text(repr(trainer.strategy), "strategy.txt")
+                log.metrics({**test, **trainer.selection_metrics()}, suite.epochs)
+                log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
+            except StopRun as stop:
+                log.tags({"stopped": stop.reason})
+                log.finish("KILLED")
+                return RunOutcome(spec, "STOPPED", {}, stop.reason, time.perf_counter() - started, log.run_id)
+            except KeyboardInterrupt:
+                epoch = trainer.epoch if trainer else 0
+                log.tags({"failure_reason": f"interrupted by the user after epoch {epoch}", "killed_at_epoch": epoch})
+                log.finish("KILLED")
+                raise
+            except BaseException as error:  # a failed run is recorded and the suite goes on (SystemExit ends it)
+                reason = failure_reason(error)
+                step = getattr(error, "step", None)
+                log.tags({"failure_reason": reason[:5000], **({"failure_step": step} if step is not None else {})})
+                log.finish("FAILED")
+                if not isinstance(error, Exception):
+                    raise
+                progress.log(failure_line(spec.name, reason))
+                return RunOutcome(spec, "FAILED", {}, reason, time.perf_counter() - started, log.run_id)
+            log.finish("FINISHED")  # before a stop held since the last batch is taken
+        best_val = trainer.best_val_metrics()
+        return RunOutcome(spec, "FINISHED", test, "", time.perf_counter() - started, log.run_id, best_val)

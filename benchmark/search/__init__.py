@@ -1,0 +1,1 @@
+"""Optuna studies over strategies: storages, the objective, workers, stale trials, export and trial plots."""

@@ -1,0 +1,366 @@
+"""`mimo-bench search`: an Optuna study per searched strategy; every trial is a tracked MLflow run.
+
+The study lives in an Optuna storage (by default a journal file beside the local MLflow store) under
+the name ``<suite>/<strategy label>``, so running the same command again resumes it up to its total
+budget.  Single objective: TPE with per-epoch pruning; ``objective = "pareto"``: NSGA-II over one
+val metric per task.  The joint score is J = mean_t q_t with q_t = m_t / m_t(sum) for a metric where
+higher is better and q_t = m_t(sum) / m_t where lower is better (m: the task's primary val metric at
+the best-val epoch; sum: the `sum` strategy on the same seed), so J > 1 beats the plain sum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from benchmark.api.errors import MimoBenchError
+from benchmark.api.registry import STRATEGIES, baseline_strategy
+from benchmark.run.progress import SuiteProgress
+from benchmark.run.records import StopRun, run_tags
+from benchmark.run.runner import SuiteRunner
+from benchmark.search.export import export_suite
+from benchmark.search.plot import plot_trials
+from benchmark.search.stale import settle_left_behind
+from benchmark.search.storages import default_storage, open_storage
+from benchmark.search.workers import run_workers
+from benchmark.suite.plan import RunSpec, expand
+from benchmark.suite.schema import StrategyEntry, Suite
+from benchmark.suite.search import LR_RANGE, OPTIMIZER_LR, NarrowedTrial
+from benchmark.tracking.claims import SETTLE_SECONDS, Claim, owner_id, store_lock
+from benchmark.tracking.filters import best_epoch_for, tag_filter
+from benchmark.tracking.runlog import RunLog
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class TrialFailed(Exception):
+    """The trial's run failed (recorded in MLflow); Optuna marks the trial FAIL and the study goes on."""
+
+
+@dataclass
+class StudyResult:
+    """What one study ended with."""
+
+    label: str
+    study_name: str
+    trials: int  # complete + pruned
+    best: list[optuna.trial.FrozenTrial]  # the best trial, or the Pareto set
+
+
+class StudyRunner:
+    """Runs the suite's ``[search]``: one study per searched strategy configuration."""
+
+    def __init__(
+        self, suite: Suite, storage: str | None = None, show_progress: bool = True, threads: int | None = None
+    ):
+        if suite.search is None:
+            raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
+        self.suite, self.search = suite, suite.search
+        self.storage_url = storage or default_storage(suite.tracking_uri)
+        self.storage = open_storage(self.storage_url)
+        self.runner = SuiteRunner(suite, show_progress=show_progress, threads=threads)
+        self.tasks = self.runner.problem.tasks
+        self.seed = suite.seeds[0]
+
+    def run(self, jobs: int = 1) -> list[StudyResult]:
+        """Every study of the suite, one after another; ``jobs`` > 1 runs that many worker processes each."""
+        return [self.run_study(label, jobs) for label in self.search.strategies]
+
+    def work(self, labels: list[str] | None = None) -> None:
+        """Join the studies as one more worker (another process or machine) until their budgets are met."""
+        for label in labels or []:
+            if label not in self.search.strategies:
+                raise MimoBenchError(
+                    f"--study {label!r} is not searched; searched: {', '.join(self.search.strategies)}"
+                )
+        for label in labels or self.search.strategies:
+            study, parent, baseline = self.join(label)
+            with closed_on_error(parent):
+                self.optimize(study, label, parent.run_id, baseline)
+            self.log_outcome(parent, study, self.best(study))  # idempotent: every worker may write it
+            parent.finish("FINISHED")
+
+    # -- one study -------------------------------------------------------------------------
+    def run_study(self, label: str, jobs: int = 1) -> StudyResult:
+        study, parent, baseline = self.join(label)
+        with closed_on_error(parent):
+            if jobs > 1:
+                self.spawn_workers(study, label, jobs)
+            else:
+                self.optimize(study, label, parent.run_id, baseline)
+        best = self.best(study)
+        self.log_outcome(parent, study, best)
+        parent.finish("FINISHED")
+        return StudyResult(label, study.study_name, len(study.get_trials(deepcopy=False, states=DONE)), best)
+
+    def join(self, label: str) -> tuple[optuna.Study, RunLog, dict[str, float]]:
+        """The study (created on first use), its MLflow run, and the joint objective's baseline."""
+        study = optuna.create_study(
+            study_name=f"{self.suite.name}/{label}",
+            storage=self.storage,
+            load_if_exists=True,
+            directions=self.directions(),
+            sampler=self.sampler(),
+            pruner=self.pruner(),
+        )
+        experiment_id = self.runner.tracker.experiment(self.suite.name)
+        settle_left_behind(study, self.runner.tracker.client, experiment_id)
+        parent = self.study_run(experiment_id, study.study_name, label)
+        baseline = self.baseline(experiment_id, parent.run_id) if self.search.objective == "joint" else {}
+        return study, parent, baseline
+
+    def study_run(self, experiment_id: str, study_name: str, label: str) -> RunLog:
+        """The one MLflow run of a study, shared by every invocation and worker (the earliest one wins)."""
+        tracker = self.runner.tracker
+        query = tag_filter(kind="study", study=study_name)
+        with store_lock(tracker.uri) as locked:
+            found = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])
+            if found:
+                return tracker.reopen(found[0].info.run_id)
+            created = tracker.start_run(
+                experiment_id,
+                f"search {label}",
+                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name},
+                {
+                    "sampler": self.search.sampler_name(),
+                    "pruner": self.search.pruner,
+                    "objective": self.search.objective,
+                    "trials": self.search.trials,
+                    "space": json.dumps(self.search.space.get(label, {})),
+                    "search_lr": self.search.search_lr,
+                },
+            )
+        if not locked:
+            time.sleep(SETTLE_SECONDS)
+            earliest = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])[0]
+            if earliest.info.run_id != created.run_id:
+                tracker.client.delete_run(created.run_id)
+                return tracker.reopen(earliest.info.run_id)
+        return created
+
+    def optimize(self, study: optuna.Study, label: str, parent_run_id: str, baseline: dict[str, float]) -> None:
+        """Ask, train and tell trials until the study's budget of complete and pruned trials is met, or
+        until ``max_failed`` of this process's trials have failed."""
+        entry = next(e for e in self.suite.strategies if e.label == label)
+        experiment_id = self.runner.tracker.experiment(self.suite.name)
+        remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
+        objective = self.objective(entry, experiment_id, parent_run_id, baseline)
+        failed = 0
+        with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
+            while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:
+                trial = study.ask()
+                trial.set_user_attr("owner", owner_id())  # so another process can tell when it is left behind
+                settle_left_behind(study, self.runner.tracker.client, experiment_id)
+                if self.surplus(study, trial):
+                    trial.set_user_attr("surplus", "asked after the budget was taken by other workers")
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    break
+                try:
+                    study.tell(trial, objective(trial, progress))
+                except optuna.TrialPruned:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                except TrialFailed as failure:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    failed += 1
+                    if failed >= self.search.max_failed:
+                        raise MimoBenchError(
+                            f"study {study.study_name}: stopped after {failed} failed trials ([search] max_failed = "
+                            f"{self.search.max_failed}); the last: {_first_line(str(failure))}"
+                        ) from None
+                except BaseException:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    raise
+                progress.end_run()
+
+    def surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Whether earlier trials (done, or running in a live process) already take the whole budget."""
+        taken = (*DONE, optuna.trial.TrialState.RUNNING)
+        earlier = [t for t in study.get_trials(deepcopy=False, states=taken) if t.number < trial.number]
+        return len(earlier) >= self.search.trials
+
+    def spawn_workers(self, study: optuna.Study, label: str, jobs: int) -> None:
+        """Run ``jobs`` worker processes on this study (each trains on one CPU thread, as every run does)."""
+        with SuiteProgress(self.search.trials, enabled=self.runner.show_progress) as progress:
+
+            def show() -> None:
+                done = len(study.get_trials(deepcopy=False, states=DONE))
+                progress.progress.update(progress.suite_bar, completed=done)
+
+            run_workers(self.suite.path, label, jobs, self.storage_url, self.suite.tracking_uri, show)
+
+    def directions(self) -> list[str]:
+        if self.search.objective == "joint":
+            return ["maximize"]
+        if self.search.multi_objective:
+            return [_direction(t, t.primary_metric) for t in self.tasks]
+        _, task_name, metric = self.search.objective.split("/")
+        return [_direction(next(t for t in self.tasks if t.name == task_name), metric)]
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        name = self.search.sampler_name()
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=self.seed)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=self.seed)
+        return optuna.samplers.TPESampler(seed=self.seed, constant_liar=True)  # parallel workers spread out
+
+    def pruner(self) -> optuna.pruners.BasePruner:
+        if self.search.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        if self.search.pruner == "halving":
+            return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.NopPruner()
+
+    def baseline(self, experiment_id: str, parent_run_id: str) -> dict[str, float]:
+        """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before).
+
+        If another worker is training it, wait for that run rather than train it twice.
+        """
+        name = baseline_strategy()
+        sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry(name, name, {}),))
+        (spec,) = [s for s in expand(sum_suite, self.runner.device, self.runner.threads) if s.seed == self.seed]
+        with SuiteProgress(1, enabled=self.runner.show_progress) as progress:
+            outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
+            while outcome.status == "BUSY":
+                time.sleep(2.0)
+                outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
+        if outcome.status == "EARLIER":
+            return best_val_metrics(self.runner.tracker.client, outcome.run_id)
+        if outcome.status != "FINISHED":
+            raise MimoBenchError(f"the sum baseline for the joint objective did not finish: {outcome.reason}")
+        return outcome.val_metrics
+
+    def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict):
+        cls = STRATEGIES.get(entry.name)
+        tracker, suite = self.runner.tracker, self.suite
+        base = next(s for s in expand(suite, self.runner.device, self.runner.threads) if s.seed == self.seed)
+
+        def run_trial(trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
+            params = {
+                **entry.params,
+                **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
+            }
+            optimizer = dict(suite.optimizer)
+            if self.search.search_lr:
+                optimizer["lr"] = trial.suggest_float(OPTIMIZER_LR, *LR_RANGE, log=True)
+            definition = {
+                **base.definition,
+                "optimizer": optimizer,
+                "strategy": {"name": entry.name, **params},
+                "trial": trial.number,
+                "study": f"{suite.name}/{entry.label}",
+            }
+            spec = RunSpec(StrategyEntry(entry.name, entry.label, params), self.seed, definition)
+            tags = {
+                **run_tags(suite, spec),
+                "kind": "trial",
+                "trial": trial.number,
+                "study": definition["study"],
+                "owner": owner_id(),
+            }
+            run_params = {
+                "trial": trial.number,
+                **{f"strategy.{k}": v for k, v in params.items()},
+                "optimizer.lr": optimizer["lr"],
+            }
+            log = tracker.start_run(
+                experiment_id, f"{entry.label}/trial-{trial.number}", tags, run_params, parent_run_id
+            )
+            trial.set_user_attr("run_id", log.run_id)
+
+            def report(epoch: int, metrics: dict[str, float]) -> None:
+                if not self.search.multi_objective:
+                    trial.report(self.score(metrics, baseline), epoch)
+                    if trial.should_prune():
+                        raise StopRun(f"pruned by Optuna after epoch {epoch}")
+
+            outcome = self.runner.train_claimed(spec, Claim("start", log.run_id, log), progress, report)
+            if outcome.status == "STOPPED":
+                log.tags({"optuna_state": "PRUNED"})
+                raise optuna.TrialPruned(outcome.reason)
+            if outcome.status != "FINISHED":
+                raise TrialFailed(outcome.reason)
+            values = self.values(outcome.val_metrics, baseline)
+            log.tags({"optuna_state": "COMPLETE", "objective": json.dumps(values)})
+            return values if len(values) > 1 else values[0]
+
+        return run_trial
+
+    def values(self, val: dict[str, float], baseline: dict[str, float]) -> list[float]:
+        if self.search.multi_objective:
+            return [val[f"val/{t.name}/{t.primary_metric}"] for t in self.tasks]
+        return [self.score(val, baseline)]
+
+    def score(self, val: dict[str, float], baseline: dict[str, float]) -> float:
+        """The single objective: one val metric, or the joint score J (module docstring)."""
+        if self.search.objective != "joint":
+            return val[self.search.objective]
+        ratios = []
+        for task in self.tasks:
+            key = f"val/{task.name}/{task.primary_metric}"
+            higher = task.metrics[task.primary_metric]
+            ratios.append(val[key] / baseline[key] if higher else baseline[key] / max(val[key], 1e-12))
+        return sum(ratios) / len(ratios)
+
+    def best(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            return []
+        return list(study.best_trials) if self.search.multi_objective else [study.best_trial]
+
+    def log_outcome(self, parent, study: optuna.Study, best: list[optuna.trial.FrozenTrial]) -> None:
+        """The best trial (or the Pareto set) as tags and params, the trials as CSV, and a plot."""
+        frame = study.trials_dataframe()
+        parent.text(frame.to_csv(index=False), "trials.csv")
+        if best:
+            chosen = frame[frame["number"].isin([t.number for t in best])]
+            parent.text(chosen.to_csv(index=False), "best_trials.csv")
+            parent.tags({"best_trials": ",".join(str(t.number) for t in best)})
+            if not self.search.multi_objective:
+                parent.params({f"best.{k}": v for k, v in best[0].params.items()} | {"best.value": best[0].value})
+            parent.file(lambda path: plot_trials(study, best, self.tasks, self.search, path), "trials.png")
+
+    def export_suite(self, result: StudyResult, path: Path) -> None:
+        """Write the winner (and the sum baseline) as a ready suite to rerun over more seeds."""
+        export_suite(self.suite, self.tasks, result.label, result.study_name, result.best, path)
+
+
+@contextlib.contextmanager
+def closed_on_error(parent: RunLog) -> Iterator[None]:
+    """A study's run ends KILLED when the search is interrupted, FAILED (with the reason) when it stops."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        parent.finish("KILLED")
+        raise
+    except MimoBenchError as error:
+        parent.tags({"failure_reason": str(error)[:5000]})
+        parent.finish("FAILED")
+        raise
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "(no reason given)"
+
+
+def _direction(task, metric: str) -> str:
+    return "maximize" if task.metrics[metric] else "minimize"
+
+
+def best_val_metrics(client, run_id: str) -> dict[str, float]:
+    """A finished run's val metrics at its best-val epoch, read back from MLflow."""
+    metrics = client.get_run(run_id).data.metrics
+    values = {}
+    for key in metrics:
+        if key.startswith("val/"):
+            epoch = best_epoch_for(metrics, key)
+            values[key] = next(m.value for m in client.get_metric_history(run_id, key) if m.step == epoch)
+    return values

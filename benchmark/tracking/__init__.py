@@ -1,0 +1,1 @@
+"""The one place that talks to MLflow: the store, run logs, heartbeats, claims and filter strings."""

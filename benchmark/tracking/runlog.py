@@ -1,0 +1,120 @@
+"""Writing to one MLflow run: params, metrics per epoch, tags, text, resume checkpoints, and its heartbeat."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from benchmark.tracking.client import Metric, Param, RetryingClient, RunTag
+from benchmark.tracking.untrusted import redact
+
+MAX_PARAM_LENGTH = 6000
+CHECKPOINT_ARTIFACT = "resume/state.pt"
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> one flat dict with dotted keys (``strategy.weights.slant``)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def checkpoint_seconds() -> float:
+    """Least seconds between two resume checkpoints of a run (``$MIMO_BENCH_CHECKPOINT_SECONDS``, default 30)."""
+    return float(os.environ.get("MIMO_BENCH_CHECKPOINT_SECONDS", "30"))
+
+
+class RunLog:
+    """Writes to one run; every param, tag, text and description is `redact`-ed on its way to the store."""
+
+    def __init__(self, client: RetryingClient, run_id: str):
+        self.client = client
+        self.run_id = run_id
+        self._checkpointed: float | None = None  # monotonic time of the last resume checkpoint
+
+    def params(self, params: Mapping[str, Any]) -> None:
+        items = [
+            Param(k, redact(json.dumps(v)) if isinstance(v, list) else redact(str(v))[:MAX_PARAM_LENGTH])
+            for k, v in flatten(params).items()
+        ]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def metrics(self, values: Mapping[str, float], step: int) -> None:
+        """All values of one step in a single call."""
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
+
+    def tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
+
+    def describe(self, markdown: str) -> None:
+        """Set the run's description (shown on its page in the MLflow UI)."""
+        self.client.set_tag(self.run_id, "mlflow.note.content", redact(markdown))
+
+    def text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, redact(text), artifact_file)
+
+    def file(self, write: Callable[[Path], None], artifact_file: str) -> None:
+        """Log an artifact produced by ``write(path)``; ``artifact_file`` may hold a folder ('resume/state.pt')."""
+        folder, _, name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / name
+            write(path)
+            self.client.log_artifact(self.run_id, str(path), folder or None)
+
+    def end_epoch(self, metrics: Mapping[str, float], epoch: int, state: Callable[[], dict]) -> None:
+        """An epoch's metrics, and the resume state when one is due: after the first epoch, then once
+        `checkpoint_seconds` have passed since the last (a kill loses at most that much training)."""
+        self.metrics(metrics, epoch)
+        now = time.monotonic()
+        if self._checkpointed is None or now - self._checkpointed >= checkpoint_seconds():
+            self.save_checkpoint(state(), epoch)
+            self._checkpointed = now
+
+    def save_checkpoint(self, state: dict, epoch: int) -> None:
+        """Store the resume state of a run after ``epoch`` (replacing the previous one)."""
+        import torch
+
+        self.file(lambda path: torch.save(state, path), CHECKPOINT_ARTIFACT)
+        self.tags({"checkpoint_epoch": epoch})
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+class Heartbeat:
+    """Refreshes a run's ``heartbeat`` tag from a background thread while the run trains."""
+
+    def __init__(self, log: RunLog, every: float):
+        self.log, self.every = log, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{log.run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.log.tags({"heartbeat": f"{time.time():.0f}"})
+            except Exception:  # a missed beat only risks a later staleness check; training goes on
+                continue

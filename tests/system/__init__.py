@@ -1,0 +1,1 @@
+"""System tests: real processes, stores and servers."""

@@ -1,0 +1,1 @@
+"""One file per built-in strategy: its defining property."""
