@@ -11,10 +11,11 @@ from strategies._torchjd.adapter import NON_NEGATIVE, Setting, TorchjdStrategy, 
 class NashMTL(TorchjdStrategy):
     """Nash-MTL: the weights of the Nash bargaining solution, G w = 1/w, updated every k steps.
 
-    With G = J J^T / ||J J^T||_F, w > 0 solves G w = 1/w elementwise (Nash bargaining over the utilities
-    <d, g_t>), found by the paper's sequence of convex problems (cvxpy + ECOS, ``optim_niter`` of them,
-    warm-started from the previous weights); d = w^T J, scaled down to norm ``max_norm`` if longer (0: no
-    clipping).  Between updates (``update_every`` = k > 1) the last weights are reused on the new J.
+    With G = J J^T, w > 0 solves G w = 1/w elementwise (Nash bargaining over the utilities <d, g_t>),
+    found by the paper's sequence of convex problems (cvxpy + ECOS, ``optim_niter`` of them, on
+    G / ||G||_F for conditioning, warm-started from the previous weights; where ECOS fails, e.g. on
+    nearly opposite gradients, torchjd keeps the previous weights); d = w^T J, scaled down to norm
+    ``max_norm`` if longer (0: no clipping).  Between updates (``update_every`` = k > 1) the last weights are reused on the new J.
     Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022, Algorithm 1 (its
     ``update_weights_every`` option for speed); torchjd's ``NashMTL`` (Jacobian path: the solver takes J).
     ``max_norm = 1.0``, ``optim_niter = 20`` as the official code.  k = 1 is the paper's main setting;
