@@ -383,7 +383,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-PERF_SECTIONS = ("loops", "strategies", "gradient", "memory", "jobs")
+PERF_SECTIONS = ("loops", "strategies", "memory", "jobs", "gradient")
 
 
 def _perf(args: argparse.Namespace) -> int:
