@@ -145,9 +145,13 @@ def main() -> None:
         cases[f"LibMTL {label}"] = functools.partial(libmtl_step, model, optimizer, data.tasks, batch, keywords)
     for step in cases.values():
         step()  # warm-up
-    times = timed_rounds({label: functools.partial(timed, step, args.steps) for label, step in cases.items()}, args.rounds)
+    times = timed_rounds(
+        {label: functools.partial(timed, step, args.steps) for label, step in cases.items()}, args.rounds
+    )
     width = max(map(len, cases)) + 2
-    print(f"{suite.name}: one step per case, vs mimo-bench sum ({args.rounds} rounds, {args.steps} steps a timing, 1 thread)")
+    print(
+        f"{suite.name}: one step per case, vs mimo-bench sum ({args.rounds} rounds, {args.steps} steps a timing, 1 thread)"
+    )
     print(f"{'case':<{width}} {'ms/step':>8} {'vs sum':>7} {'spread':>16}")
     for label in cases:
         r = ratio(times, label, "mimo-bench sum")
