@@ -17,4 +17,4 @@ def test_gradient_section_times_every_variant_against_sum_and_the_floor(tiny_sui
         for on in getattr(STRATEGIES.get(name), "variants", ()):
             target = r"floor <= 1\.1" if on == "shared" else r"sum <= 1\.5"
             assert re.search(rf"^{name} \({on}\) .*{target}: (met|NOT met)$", out, re.MULTILINE), (name, on)
-    assert re.search(r"^nash_mtl update_every=10 \(shared\) ", out, re.MULTILINE)
+    assert re.search(r"^nash_mtl update_every=1 \(shared\) ", out, re.MULTILINE)
