@@ -56,14 +56,9 @@ def make_losses(net: MimoNet, tasks=TASKS, seed: int = 0):
     return {t.name: task_loss(t, outputs[t.name], targets[t.name]) for t in tasks}, representation
 
 
-def real_step(name: str, on: str = "shared", tasks=TASKS, **options):
-    """One real step: returns (J over the variant's tensors, the shared .grad as a vector, weights, net)."""
-    net = make_net(tasks)
-    strategy = build(name, tasks, on=on, **options)
-    losses, representation = make_losses(net, tasks)
-    inputs = net.shared_parameters() if on == "shared" else [representation]
-    matrix = task_jacobian([losses[t.name] for t in tasks], inputs)
-    context = StepContext(
+def step_context(net: MimoNet, losses, representation, seed: int) -> StepContext:
+    """The context the trainer builds for step 0 of epoch 1, with a generator seeded ``seed``."""
+    return StepContext(
         losses,
         net.shared_parameters(),
         net.task_parameters(),
@@ -71,8 +66,18 @@ def real_step(name: str, on: str = "shared", tasks=TASKS, **options):
         0,
         1,
         representation,
-        torch.Generator().manual_seed(0),
+        torch.Generator().manual_seed(seed),
     )
+
+
+def real_step(name: str, on: str = "shared", tasks=TASKS, **options):
+    """One real step: returns (J over the variant's tensors, the shared .grad as a vector, weights, net)."""
+    net = make_net(tasks)
+    strategy = build(name, tasks, on=on, **options)
+    losses, representation = make_losses(net, tasks)
+    inputs = net.shared_parameters() if on == "shared" else [representation]
+    matrix = task_jacobian([losses[t.name] for t in tasks], inputs)
+    context = step_context(net, losses, representation, seed=0)
     weights = strategy.backward(context)
     shared_grad = torch.cat([p.grad.reshape(-1) for p in net.shared_parameters()])
     return matrix, shared_grad, torch.stack([weights[t.name] for t in tasks]), net

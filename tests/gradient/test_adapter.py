@@ -7,10 +7,9 @@ import torch
 
 from benchmark.errors import MimoBenchError
 from benchmark.registries import STRATEGIES
-from benchmark.strategy import StepContext
 from benchmark.task_gradients import conflict_share
 from strategies._torchjd.adapter import TorchjdStrategy
-from tests.gradient.common import TASKS, build, glyphs_trainer, make_losses, make_net, real_step
+from tests.gradient.common import TASKS, build, glyphs_trainer, make_losses, make_net, real_step, step_context
 
 FAMILY = [n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n), TorchjdStrategy)]
 WEIGHTED = [n for n in FAMILY if STRATEGIES.get(n).form != "direction"]
@@ -100,16 +99,7 @@ def test_stochastic_methods_draw_from_the_step_generator_and_leave_the_global_st
     for _ in range(2):
         net = make_net()
         losses, representation = make_losses(net)
-        context = StepContext(
-            losses,
-            net.shared_parameters(),
-            net.task_parameters(),
-            net.last_shared_layer,
-            0,
-            1,
-            representation,
-            torch.Generator().manual_seed(5),
-        )
+        context = step_context(net, losses, representation, seed=5)
         before = torch.get_rng_state()
         build("graddrop").backward(context)
         assert torch.equal(torch.get_rng_state(), before)
