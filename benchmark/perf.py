@@ -6,6 +6,7 @@ every case alike; each figure is the median ratio over rounds with its min-max s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import statistics
@@ -68,7 +69,11 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
 
 
 def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per training step of each (strategy class, options) case on the suite's net, round by round."""
+    """Seconds per training step of each (strategy class, options) case on the suite's net, round by round.
+
+    Each timing restarts from the state after the warm-up step, so every round times the same ``steps`` steps
+    (training on one batch for hundreds of steps would drift into degenerate states).
+    """
     data = PROBLEMS.get(suite.problem)(**suite.problem_options).load(suite.seeds[0])
     config = TrainConfig(
         1, suite.batch_size, suite.optimizer["lr"], seed=suite.seeds[0], device=resolve_device(suite.device)
@@ -83,7 +88,11 @@ def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, r
             trainer.step(to_device(batch, trainer.device))  # warm-up
 
     def timed(parts: list[Trainer]) -> Callable[[], float]:
+        initial = [copy.deepcopy(trainer.state_dict()) for trainer in parts]
+
         def run() -> float:
+            for trainer, state in zip(parts, initial, strict=True):  # every timing: the same steps from one state
+                trainer.load_state_dict(state)
             device = parts[0].device
             local = to_device(batch, device)
             if device.type == "cuda":
