@@ -13,10 +13,12 @@ from benchmark.api import (
     StepContext,
     TaskSpec,
     TaskWeights,
+    add_to_grad,
     bool_option,
     choice_option,
     float_option,
     int_option,
+    task_gradients,
     task_table,
 )
 
@@ -42,7 +44,8 @@ class Alternating(GradientStrategy):
     gradients are held aside and put into ``.grad`` on the cycle's last step (until then no ``.grad``
     is set and the optimizer leaves the net alone); a cycle cut short by the end of training is
     dropped.
-    ``share/<task>`` (`epoch_metrics`): the fraction of the epoch's steps that trained the task.
+    ``share/<task>`` (`epoch_metrics`, logged as ``strategy/share/<task>``): the fraction of the epoch's
+    steps that trained the task.
 
     No single paper: the task-sampling baseline of multi-task training; ``focus`` is this harness's
     periodic focusing on lagging tasks.  The generator's state is part of ``state_dict``; gradients held
@@ -128,15 +131,12 @@ class Alternating(GradientStrategy):
         return torch.multinomial(probabilities, k, generator=self._generator).tolist()
 
     def _accumulate(self, loss: torch.Tensor, parameters: list[torch.Tensor], apply: bool) -> None:
-        grads = torch.autograd.grad(loss, parameters, allow_unused=True)
+        (grads,), _ = task_gradients([loss], parameters, retain_graph=False)
         for parameter, grad in zip(parameters, grads, strict=True):
-            if grad is None:
-                continue
             held = self._held.get(id(parameter))
             self._held[id(parameter)] = (parameter, grad if held is None else held[1] + grad)
         if apply:
-            for leaf, grad in self._held.values():
-                leaf.grad = grad
+            add_to_grad([leaf for leaf, _ in self._held.values()], [grad for _, grad in self._held.values()])
             self._held.clear()
 
     def get_extra_state(self) -> dict[str, torch.Tensor]:

@@ -7,7 +7,17 @@ from typing import Any
 
 import torch
 
-from benchmark.api import GradientStrategy, StepContext, TaskSpec, TaskWeights, choice_option, float_option, int_option
+from benchmark.api import (
+    GradientStrategy,
+    StepContext,
+    TaskSpec,
+    TaskWeights,
+    choice_option,
+    float_option,
+    gradient_norm,
+    int_option,
+    task_gradients,
+)
 from strategies.normalized import MIN_SCALE, update_loss_scale
 
 LAYERS = ("last", "last_with_bias", "shared")
@@ -63,7 +73,8 @@ class GradNorm(GradientStrategy):
     def backward(self, ctx: StepContext) -> TaskWeights:
         losses = torch.stack([ctx.losses[name] for name in self.task_names])
         params = [p for p in self._measured(ctx) if p.requires_grad]
-        grad_norms = torch.stack([self._grad_norm(ctx.losses[name], params) for name in self.task_names])
+        per_task, _ = task_gradients([ctx.losses[name] for name in self.task_names], params)  # graph kept
+        grad_norms = torch.stack([gradient_norm(grads) for grads in per_task])
         weights = self.task_weights.detach().clone()
         (weights * losses).sum().backward()
 
@@ -82,12 +93,6 @@ class GradNorm(GradientStrategy):
         if self.layer == "last_with_bias":
             return list(ctx.last_shared_layer.parameters())
         return list(ctx.shared_parameters)
-
-    @staticmethod
-    def _grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
-        """||d loss / d params||, keeping the graph for the backward that follows."""
-        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        return torch.stack([g.pow(2).sum() for g in grads if g is not None]).sum().sqrt()
 
     @torch.no_grad()
     def after_step(self) -> None:

@@ -32,11 +32,25 @@ _HOMES = {
     "StepContext": "strategy",
     "Strategy": "strategy",
     "TaskWeights": "strategy",
+    "add_to_grad": "gradients",
+    "apply_direction": "gradients",
+    "conflict_share": "gradients",
+    "flatten": "gradients",
+    "gradient_norm": "gradients",
+    "task_gradients": "gradients",
+    "task_jacobian": "gradients",
     "PROBLEMS": "registry",
     "STRATEGIES": "registry",
     "Registry": "registry",
 }
 __all__ = [
+    "add_to_grad",
+    "apply_direction",
+    "conflict_share",
+    "flatten",
+    "gradient_norm",
+    "task_gradients",
+    "task_jacobian",
     "GradientStrategy",
     "InputSpec",
     "LossWeighting",
@@ -66,6 +80,15 @@ __all__ = [
 
 if TYPE_CHECKING:
     from benchmark.api.errors import MimoBenchError, PluginError, did_you_mean
+    from benchmark.api.gradients import (
+        add_to_grad,
+        apply_direction,
+        conflict_share,
+        flatten,
+        gradient_norm,
+        task_gradients,
+        task_jacobian,
+    )
     from benchmark.api.options import (
         bool_option,
         choice_option,

@@ -3,7 +3,8 @@
 Three sources, in order of precedence:
   1. classes registered in this process (`Registry.add_entry_point`, `Registry.register`);
   2. installed entry points of the registry's group (e.g. ``mimo_bench.strategies``);
-  3. built-in modules of a package: module ``<package>.<name>`` holds one subclass of the base.
+  3. built-in modules of a package: module ``<package>.<name>`` holds one subclass of the base, or the
+     package's ``FAMILIES`` maps the name to a module that holds several (each with its ``name``).
 A name of the form ``module:attr`` loads that object directly (a user's explicit choice); `locate`
 checks that its module exists without executing any code, for `mimo-bench check` and ``--dry-run``.
 Nothing is imported until a class is asked for, so listing names stays cheap.
@@ -39,7 +40,12 @@ class Registry(Generic[T]):
     # -- sources -------------------------------------------------------------------------
     def _builtin_names(self) -> list[str]:
         package = importlib.import_module(self.package)
-        return [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+        modules = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+        return modules + list(self._families())
+
+    def _families(self) -> dict[str, str]:
+        """Built-in names that share a module: the package's ``FAMILIES`` (name -> module), if any."""
+        return dict(getattr(importlib.import_module(self.package), "FAMILIES", {}))
 
     def _installed_entry_points(self) -> dict[str, importlib.metadata.EntryPoint]:
         found = {ep.name: ep for ep in importlib.metadata.entry_points(group=self.group)}
@@ -120,7 +126,7 @@ class Registry(Generic[T]):
         return cls
 
     def _builtin(self, name: str) -> type[T]:
-        module = importlib.import_module(f"{self.package}.{name}")
+        module = importlib.import_module(self._families().get(name, f"{self.package}.{name}"))
         base = self._base()
         found = [
             obj

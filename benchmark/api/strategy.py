@@ -13,7 +13,9 @@ Two kinds:
 
 Both return the effective per-task weights (0-d tensors) that the trainer logs as ``weight/<task>``;
 the trainer reads them right after `backward`, before the optimizer step and `after_step`.
-Each epoch the trainer calls `epoch_metrics` (values to log), then `end_epoch`.
+Each epoch the trainer calls `epoch_metrics` (values to log, as ``strategy/<key>``), then `end_epoch`.
+Per-task gradients (the T x P matrix over shared parameters or the representation) and writing one
+direction back into ``.grad`` are helpers in `benchmark.api.gradients`.
 Declared traits (class attributes) tell the runner what a strategy needs: ``separate_nets`` = True
 trains one net per task, each on that task's loss alone (`benchmark.train.single_task`).
 Strategies never import mlflow or optuna; `search_space` receives a trial-like object with
@@ -46,6 +48,8 @@ class StepContext:
     last_shared_layer: torch.nn.Module  # the layer whose output feeds every head
     step: int  # global optimizer step, from 0
     epoch: int  # from 1
+    representation: torch.Tensor | None = None  # the trunk output every head reads, graph intact (batch x width)
+    generator: torch.Generator | None = None  # for stochastic strategies: seeded from the run's seed, checkpointed
 
 
 class Strategy(torch.nn.Module):
@@ -79,7 +83,7 @@ class Strategy(torch.nn.Module):
         """Called after each epoch with its mean train losses and ``val/<task>/<metric>`` values."""
 
     def epoch_metrics(self) -> dict[str, float]:
-        """Extra per-epoch values to log (e.g. step shares), keyed by metric name."""
+        """Extra per-epoch values to log (e.g. step shares); the trainer logs key ``k`` as ``strategy/k``."""
         return {}
 
     # -- configuration -------------------------------------------------------------------

@@ -150,7 +150,8 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         default="loops,strategies,memory",
         help="comma-separated sections to measure: loops (floor vs seeds' loop vs mimo-bench's epoch, tracking on "
-        "and off), strategies (step cost vs the first), memory (peak RSS of a run), jobs (a suite with --jobs 1 vs "
+        "and off), strategies (step cost vs the first), gradient (every gradient strategy in both variants vs the "
+        "first and vs the floor of T backward passes), memory (peak RSS of a run), jobs (a suite with --jobs 1 vs "
         "2; long) (default: loops,strategies,memory)",
     )
     perf.add_argument("--rounds", type=int, default=7, help="rounds of interleaved timings (default 7)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmark.api.errors import MimoBenchError
 from benchmark.cli.parser import at_least_one
 
-PERF_SECTIONS = ("loops", "strategies", "memory", "jobs")
+PERF_SECTIONS = ("loops", "strategies", "memory", "jobs", "gradient")
 
 
 def command(args: argparse.Namespace) -> int:

@@ -105,7 +105,7 @@ def jobs_table(suite: Suite, rounds: int, folder: Path) -> str:
 
 
 def measure(section: str, suite: Suite, rounds: int, steps: int, fraction: float, folder: Path) -> str:
-    """Measure one section of `mimo-bench perf` ('loops', 'strategies', 'memory' or 'jobs'); return its table."""
+    """Measure one section of `mimo-bench perf` ('loops', 'strategies', 'gradient', 'memory' or 'jobs'); return its table."""
     from benchmark.perf.loops import LoopSetup, compare_loops, peak_memory
     from benchmark.perf.timing import strategy_step_costs
 
@@ -116,6 +116,10 @@ def measure(section: str, suite: Suite, rounds: int, steps: int, fraction: float
     if section == "memory":
         LoopSetup.from_suite(suite)  # fills the data cache first, so the run reads it as any later run does
         return memory_line(suite.name, peak_memory(suite, folder))
+    if section == "gradient":
+        from benchmark.perf.gradient import gradient_table
+
+        return gradient_table(suite, rounds, steps, setting)
     if section == "strategies":
         ratios = strategy_step_costs(suite, steps, rounds)
         title = f"{suite.name}: step cost vs {suite.strategies[0].label} ({steps} steps a timing, {setting})"

@@ -6,6 +6,7 @@ every case alike; each figure is the median ratio over rounds with its min-max s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import statistics
@@ -63,22 +64,36 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
     trains the suite's net on the same in-memory batch of its problem.  A strategy with separate
     nets (``single``) steps each task's net once per step, as it trains.
     """
+    makers = {entry.label: (STRATEGIES.get(entry.name), entry.params) for entry in suite.strategies}
+    times = step_times(suite, makers, steps, rounds)
+    return [ratio(times, name, suite.strategies[0].label) for name in makers]
+
+
+def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per training step of each (strategy class, options) case on the suite's net, round by round.
+
+    Each timing restarts from the state after the warm-up step, so every round times the same ``steps`` steps
+    (training on one batch for hundreds of steps would drift into degenerate states).
+    """
     data = PROBLEMS.get(suite.problem)(**suite.problem_options).load(suite.seeds[0])
     config = TrainConfig(
         1, suite.batch_size, suite.optimizer["lr"], seed=suite.seeds[0], device=resolve_device(suite.device)
     )
     batch = data.train.subset(torch.arange(min(suite.batch_size, len(data.train))))
     trainers: dict[str, list[Trainer]] = {}
-    for entry in suite.strategies:
-        cls = STRATEGIES.get(entry.name)
-        make = functools.partial(_build, cls, entry.params)
+    for label, (cls, params) in makers.items():
+        make = functools.partial(_build, cls, params)
         views = [restrict(data, task) for task in data.tasks] if cls.separate_nets else [data]
-        trainers[entry.label] = [Trainer(view, model_config(suite), make, config) for view in views]
-        for trainer in trainers[entry.label]:
+        trainers[label] = [Trainer(view, model_config(suite), make, config) for view in views]
+        for trainer in trainers[label]:
             trainer.step(to_device(batch, trainer.device))  # warm-up
 
     def timed(parts: list[Trainer]) -> Callable[[], float]:
+        initial = [copy.deepcopy(trainer.state_dict()) for trainer in parts]
+
         def run() -> float:
+            for trainer, state in zip(parts, initial, strict=True):  # every timing: the same steps from one state
+                trainer.load_state_dict(state)
             device = parts[0].device
             local = to_device(batch, device)
             if device.type == "cuda":
@@ -93,8 +108,7 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
 
         return run
 
-    baseline = suite.strategies[0].label
-    return interleaved({name: timed(parts) for name, parts in trainers.items()}, baseline, rounds)
+    return timed_rounds({name: timed(parts) for name, parts in trainers.items()}, rounds)
 
 
 def _build(cls: type, params: dict, tasks):

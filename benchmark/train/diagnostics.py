@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from benchmark.api.gradients import task_jacobian
+
 
 class GradientDiagnostics:
     """Sums each step's task-gradient norms and cosines on the device; `means` reads the epoch out."""
@@ -38,13 +40,7 @@ class GradientDiagnostics:
 
     def add(self, losses: Mapping[str, torch.Tensor], layer: nn.Module) -> None:
         """Add one step: ``losses`` are the task losses with their graphs, ``layer`` the last shared layer."""
-        params = list(layer.parameters())
-        vectors = torch.stack(
-            [
-                torch.cat([g.flatten() for g in torch.autograd.grad(losses[name], params, retain_graph=True)])
-                for name in self.names
-            ]
-        )
+        vectors = task_jacobian([losses[name] for name in self.names], list(layer.parameters()))
         norms = vectors.norm(dim=1)
         unit = vectors / norms.clamp_min(1e-12).unsqueeze(1)
         self.norms += norms

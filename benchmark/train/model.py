@@ -114,7 +114,7 @@ class MimoNet(nn.Module):
     """Encoders per input, fusion by concatenation, shared trunk, one head per task.
 
     `shared_parameters()` are the encoders' and the trunk's; `last_shared_layer` is the trunk's
-    last linear layer, whose output every head reads.
+    last linear layer; `forward_with_representation` also returns the trunk's output, which every head reads.
     """
 
     def __init__(self, inputs: Sequence[InputSpec], tasks: Sequence[TaskSpec], config: ModelConfig):
@@ -135,6 +135,12 @@ class MimoNet(nn.Module):
         return {name: list(head.parameters()) for name, head in self.heads.items()}
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.forward_with_representation(inputs)[0]
+
+    def forward_with_representation(
+        self, inputs: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Each head's output and the representation they all read (the trunk's output), in one forward."""
         fused = torch.cat([encoder(inputs[name]) for name, encoder in self.encoders.items()], dim=1)
         features = self.trunk(fused)
-        return {name: head(features) for name, head in self.heads.items()}
+        return {name: head(features) for name, head in self.heads.items()}, features

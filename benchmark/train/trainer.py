@@ -7,6 +7,7 @@ val_loss_t(epoch) / val_loss_t(epoch 1), a scale-free joint score.  Test is touc
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -53,6 +54,11 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def strategy_generator(seed: int) -> torch.Generator:
+    """The strategies' own generator (`StepContext.generator`): derived from the run's seed, apart from batch order."""
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f"strategy:{seed}".encode()).digest()[:8]))
 
 
 def to_device(split: Split, device: torch.device) -> Split:
@@ -118,6 +124,7 @@ class Trainer:
         self.config = config
         self.device = torch.device(config.device)
         self.batch_order = seed_everything(config.seed)
+        self.strategy_generator = strategy_generator(config.seed)
         self.tasks = data.tasks
         self.names = tuple(t.name for t in self.tasks)
         # channels-last conv weights: the same math, faster on CPU (BENCHMARKS.md, "harness overhead")
@@ -143,7 +150,7 @@ class Trainer:
 
     def step(self, batch: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on ``batch``; returns the task losses and effective weights (detached)."""
-        outputs = self.model(batch.inputs)
+        outputs, representation = self.model.forward_with_representation(batch.inputs)
         losses = {t.name: task_loss(t, outputs[t.name], batch.targets[t.name]) for t in self.tasks}
         loss_vector = torch.stack([losses[n].detach() for n in self.names])
         if not torch.isfinite(loss_vector).all():
@@ -157,6 +164,8 @@ class Trainer:
             self.model.last_shared_layer,
             self.step_count,
             self.epoch,
+            representation,
+            self.strategy_generator,
         )
         if self.gradients is not None:  # before the strategy's backward frees the graph
             self.gradients.add(losses, self.model.last_shared_layer)
@@ -191,7 +200,7 @@ class Trainer:
             metrics.update(self.gradients.means())
         val = evaluate(self.model, self.val_split, self.tasks, "val", self.config.eval_batch_size)
         metrics.update(val)
-        metrics.update(self.strategy.epoch_metrics())
+        metrics.update({f"strategy/{key}": value for key, value in self.strategy.epoch_metrics().items()})
         self.first_val = self.first_val or val
         score = selection_score(val, self.first_val, self.tasks)
         self.strategy.end_epoch(self.epoch, {n: metrics[f"train/{n}/loss"] for n in self.names}, val)
@@ -208,6 +217,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "strategy": self.strategy.state_dict(),
             "batch_order": self.batch_order.get_state(),
+            "strategy_generator": self.strategy_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self._on_cuda() else [],  # one per visible device
             "python_rng": list(random.getstate()[1]),
@@ -224,6 +234,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.strategy.load_state_dict(state["strategy"])
         self.batch_order.set_state(state["batch_order"])
+        if "strategy_generator" in state:  # checkpoints written before it existed
+            self.strategy_generator.set_state(state["strategy_generator"])
         torch.set_rng_state(state["torch_rng"])
         if self._on_cuda():  # a CUDA run resumed on CUDA continues its stream; elsewhere it has none
             for index, cuda_state in enumerate(state.get("cuda_rng", [])[: torch.cuda.device_count()]):

@@ -1,0 +1,1 @@
+"""Gradient-manipulation strategies over torchjd's aggregators and weightings: one adapter, one table."""

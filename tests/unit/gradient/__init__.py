@@ -1,0 +1,1 @@
+"""Defining properties of the gradient-manipulation strategies, one file per method."""
