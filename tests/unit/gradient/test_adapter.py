@@ -9,7 +9,7 @@ from benchmark.api.errors import MimoBenchError
 from benchmark.api.gradients import conflict_share
 from benchmark.api.registry import STRATEGIES
 from strategies._torchjd.adapter import TorchjdStrategy
-from tests.gradient.common import TASKS, build, glyphs_trainer, make_losses, make_net, real_step, step_context
+from tests.unit.gradient.common import TASKS, build, glyphs_trainer, make_losses, make_net, real_step, step_context
 
 FAMILY = [n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n), TorchjdStrategy)]
 WEIGHTED = [n for n in FAMILY if STRATEGIES.get(n).form != "direction"]

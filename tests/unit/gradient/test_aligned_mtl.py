@@ -3,7 +3,7 @@
 import torch
 from torchjd.aggregation import AlignedMTLWeighting
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def check(matrix: torch.Tensor, weights: torch.Tensor) -> None:

@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def test_c_zero_is_the_mean():

@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian
+from tests.unit.gradient.common import aggregate, build, random_jacobian
 
 
 def test_weights_are_the_moving_average_of_the_base_methods():

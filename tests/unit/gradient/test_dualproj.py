@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def test_no_conflict_with_any_task_gradient_and_closest_to_the_mean():

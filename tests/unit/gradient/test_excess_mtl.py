@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import assert_bit_identical, build, resumed_equals_straight
+from tests.unit.gradient.common import assert_bit_identical, build, resumed_equals_straight
 
 
 def test_the_task_whose_excess_risk_grows_gains_weight():

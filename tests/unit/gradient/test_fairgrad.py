@@ -1,6 +1,6 @@
 """FairGrad: the weights solve G w = w^(-1/α)."""
 
-from tests.gradient.common import aggregate, build, random_jacobian
+from tests.unit.gradient.common import aggregate, build, random_jacobian
 
 
 def test_weights_solve_the_alpha_fair_condition():

@@ -3,7 +3,7 @@ step generator."""
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def test_agreeing_signs_keep_the_sum_and_mixed_signs_keep_one_sides_sum():

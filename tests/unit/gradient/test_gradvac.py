@@ -3,8 +3,8 @@ moves the targets, and a resumed run continues bit-identically."""
 
 import torch
 
-from tests.gradient.common import TWO, aggregate, assert_bit_identical, build, random_jacobian, resumed_equals_straight
-from tests.gradient.test_pcgrad import projected_pair
+from tests.unit.gradient.common import TWO, aggregate, assert_bit_identical, build, random_jacobian, resumed_equals_straight
+from tests.unit.gradient.test_pcgrad import projected_pair
 
 
 def test_first_step_lifts_a_conflicting_pair_to_its_zero_target_and_moves_the_target():

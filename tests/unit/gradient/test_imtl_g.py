@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def equal_unit_projections(matrix: torch.Tensor, direction: torch.Tensor) -> None:

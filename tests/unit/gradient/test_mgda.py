@@ -4,7 +4,7 @@ import itertools
 
 import torch
 
-from tests.gradient.common import aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import aggregate, build, random_jacobian, real_step
 
 
 def test_direction_is_the_min_norm_point_of_the_convex_hull():

@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import assert_bit_identical, build, random_jacobian, real_step, resumed_equals_straight
+from tests.unit.gradient.common import assert_bit_identical, build, random_jacobian, real_step, resumed_equals_straight
 
 
 def bargaining_residual(matrix: torch.Tensor, weights: torch.Tensor) -> float:

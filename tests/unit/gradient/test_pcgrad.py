@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.gradient.common import TWO, aggregate, build, random_jacobian, real_step
+from tests.unit.gradient.common import TWO, aggregate, build, random_jacobian, real_step
 
 
 def projected_pair(matrix: torch.Tensor) -> torch.Tensor:

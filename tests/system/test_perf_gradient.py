@@ -6,7 +6,7 @@ import re
 
 from benchmark.api.registry import STRATEGIES
 from benchmark.cli import main
-from tests.test_perf import tiny_suite  # noqa: F401 (the fixture)
+from tests.system.test_perf import tiny_suite  # noqa: F401 (the fixture)
 
 
 def test_gradient_section_times_every_variant_against_sum_and_the_floor(tiny_suite, capsys):  # noqa: F811
