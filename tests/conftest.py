@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# the fixture a plugin author opts into, as the README shows: `check_strategy`
+pytest_plugins = ["benchmark.testing.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)
