@@ -19,7 +19,7 @@ from benchmark.train.diagnostics import GradientDiagnostics
 from benchmark.train.metrics import task_loss
 from benchmark.train.model import MimoNet, ModelConfig
 from benchmark.train.trainer import TrainConfig, Trainer
-from tests.unit.test_conformance import INPUTS, TASKS, build
+from tests.unit.small_net import INPUTS, TASKS, build
 
 PAIRS = ("kind-size", "kind-shade", "size-shade")
 MODEL = ModelConfig(vector_hidden=(16,), trunk=(16,), dropout=0.1)

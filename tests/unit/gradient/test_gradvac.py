@@ -3,7 +3,14 @@ moves the targets, and a resumed run continues bit-identically."""
 
 import torch
 
-from tests.unit.gradient.common import TWO, aggregate, assert_bit_identical, build, random_jacobian, resumed_equals_straight
+from tests.unit.gradient.common import (
+    TWO,
+    aggregate,
+    assert_bit_identical,
+    build,
+    random_jacobian,
+    resumed_equals_straight,
+)
 from tests.unit.gradient.test_pcgrad import projected_pair
 
 
