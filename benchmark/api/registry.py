@@ -12,7 +12,6 @@ Nothing is imported until a class is asked for, so listing names stays cheap.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import importlib
 import importlib.metadata
@@ -24,6 +23,10 @@ from typing import Any, Generic, TypeVar
 from benchmark.api.errors import MimoBenchError, PluginError, unknown_name_error
 
 T = TypeVar("T")
+
+
+class NameClashError(PluginError):
+    """A plugin that reuses a built-in name: refused, so an installed ``sum`` never replaces the baseline."""
 
 
 class Registry(Generic[T]):
@@ -59,7 +62,9 @@ class Registry(Generic[T]):
 
     def register(self, cls: type[T]) -> type[T]:
         """Register a class defined in this process (usable as a decorator)."""
-        self._check(cls, origin=f"{cls.__module__}:{cls.__qualname__}")
+        origin = f"{cls.__module__}:{cls.__qualname__}"
+        self._check(cls, origin=origin)
+        self._refuse_builtin_name(getattr(cls, "name", ""), origin, cls)
         self._classes[cls.name] = cls  # type: ignore[attr-defined]
         return cls
 
@@ -80,7 +85,9 @@ class Registry(Generic[T]):
         if ":" in name:
             cls = self._load(importlib.metadata.EntryPoint(name=name, value=name, group=self.group), where)
         elif name in self._installed_entry_points():
-            cls = self._load(self._installed_entry_points()[name], where)
+            entry_point = self._installed_entry_points()[name]
+            self._refuse_builtin_name(name, f"entry point '{name} = {entry_point.value}'", None, where)
+            cls = self._load(entry_point, where)
         elif name in self._builtin_names():
             cls = self._builtin(name)
         else:
@@ -100,9 +107,15 @@ class Registry(Generic[T]):
                 f"(sys.path); install it or fix the name"
             )
 
-    def load_all(self) -> dict[str, type[T]]:
-        """Every registered class by name (imports them all)."""
-        return {name: self.get(name) for name in self.names()}
+    def load_all(self) -> dict[str, type[T] | PluginError]:
+        """Every registered class by name (imports them all); a plugin that cannot be used maps to its error."""
+        loaded: dict[str, type[T] | PluginError] = {}
+        for name in self.names():
+            try:
+                loaded[name] = self.get(name)
+            except PluginError as error:
+                loaded[name] = error
+        return loaded
 
     # -- loading -------------------------------------------------------------------------
     def _base(self) -> type:
@@ -111,7 +124,7 @@ class Registry(Generic[T]):
 
     def _check(self, cls: object, origin: str) -> None:
         if not (isinstance(cls, type) and issubclass(cls, self._base())):
-            raise MimoBenchError(f"{self.kind} plugin {origin} is not a subclass of {self.base_path}")
+            raise PluginError(f"{self.kind} plugin {origin} is not a subclass of {self.base_path}")
 
     def _load(self, entry_point: importlib.metadata.EntryPoint, where: str) -> type[T]:
         try:
@@ -123,7 +136,18 @@ class Registry(Generic[T]):
                 f"{type(error).__name__}: {error}"
             ) from error
         self._check(cls, origin=entry_point.value)
+        self._refuse_builtin_name(getattr(cls, "name", ""), f"{entry_point.value} (name = {cls.name!r})", cls, where)
         return cls
+
+    def _refuse_builtin_name(self, name: str, origin: str, cls: type | None, where: str = "") -> None:
+        """A `NameClashError` naming both when a plugin (``cls``, not yet loaded if None) takes a built-in's name."""
+        if name not in self._builtin_names() or (cls is not None and cls.__module__ == f"{self.package}.{name}"):
+            return
+        prefix = f"{where}: " if where else ""
+        raise NameClashError(
+            f"{prefix}{self.kind} plugin {origin} reuses the name '{name}' of the built-in module "
+            f"{self.package}.{name}; refused, so '{name}' keeps meaning the built-in: rename the plugin"
+        )
 
     def _builtin(self, name: str) -> type[T]:
         module = importlib.import_module(self._families().get(name, f"{self.package}.{name}"))
@@ -185,9 +209,13 @@ def baseline_strategy() -> str:
     joint objective and the perf ratios compare against.  Imports every strategy."""
     found = []
     for name in STRATEGIES.names():
-        with contextlib.suppress(PluginError):  # a broken plugin is reported where it is used, not here
+        try:
             if getattr(STRATEGIES.get(name), "baseline", False):
                 found.append(name)
+        except NameClashError:
+            raise  # a plugin named like a built-in must not leave the baseline in doubt
+        except PluginError:
+            pass  # a broken plugin is reported where it is used, not here
     if len(found) != 1:
         raise MimoBenchError(f"exactly one strategy must declare baseline = True; found {found or 'none'}")
     return found[0]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 
 def command(registry_name: str) -> int:
+    """List every plugin of the registry; one that cannot be used is listed as broken with its reason."""
     import inspect
 
     from benchmark.api import registry as registries
+    from benchmark.api.errors import PluginError
 
     registry = getattr(registries, registry_name)
     for name, cls in registry.load_all().items():
+        if isinstance(cls, PluginError):
+            print(f"{name:<14} BROKEN: {cls}")
+            continue
         options = ", ".join(
             f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items()
         )

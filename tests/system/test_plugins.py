@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.api.registry import PROBLEMS, STRATEGIES, NameClashError, baseline_strategy
 
 PLUGIN = '''
 """A strategy shipped outside mimo-bench."""
@@ -40,9 +40,10 @@ def plugin_module(tmp_path, monkeypatch):
     (tmp_path / "mimo_plugin_demo.py").write_text(textwrap.dedent(PLUGIN))
     (tmp_path / "mimo_plugin_broken.py").write_text("raise RuntimeError('plugin exploded on import')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    saved = dict(STRATEGIES._entry_points), dict(STRATEGIES._classes)
+    saved = {registry: (dict(registry._entry_points), dict(registry._classes)) for registry in (STRATEGIES, PROBLEMS)}
     yield "mimo_plugin_demo"
-    STRATEGIES._entry_points, STRATEGIES._classes = saved
+    for registry, (entry_points, classes) in saved.items():
+        registry._entry_points, registry._classes = entry_points, classes
     for name in ("mimo_plugin_demo", "mimo_plugin_broken"):
         sys.modules.pop(name, None)
 
@@ -103,3 +104,50 @@ def test_plugin_that_is_not_a_strategy_is_refused(plugin_module):
 def test_unknown_name_suggests_the_nearest():
     with pytest.raises(MimoBenchError, match="unknown strategy 'statc' \\(did you mean 'static'\\?\\)"):
         STRATEGIES.get("statc")
+
+
+def test_entry_point_that_reuses_a_builtin_name_is_refused_naming_both(plugin_module):
+    STRATEGIES.add_entry_point(entry_point("sum", f"{plugin_module}:FirstTaskOnly"))
+    refused = (
+        f"entry point 'sum = {plugin_module}:FirstTaskOnly' reuses the name 'sum' of the built-in module strategies.sum"
+    )
+    with pytest.raises(NameClashError, match=refused):
+        STRATEGIES.get("sum")
+    with pytest.raises(NameClashError, match=refused):
+        baseline_strategy()  # the baseline is never left in doubt
+
+
+def test_plugin_class_that_declares_a_builtin_name_is_refused(plugin_module):
+    from strategies.static import Static
+
+    importlib.import_module(plugin_module).FirstTaskOnly.name = "static"  # (a fresh module per test)
+    STRATEGIES.add_entry_point(entry_point("mine", f"{plugin_module}:FirstTaskOnly"))
+    with pytest.raises(
+        NameClashError, match=f"{plugin_module}:FirstTaskOnly .name = 'static'. reuses .* strategies.static"
+    ):
+        STRATEGIES.get("mine")
+    with pytest.raises(NameClashError, match="reuses the name 'static'"):
+        STRATEGIES.get(f"{plugin_module}:FirstTaskOnly")
+    assert STRATEGIES.get("static") is Static
+
+
+def test_listing_shows_a_broken_plugin_with_its_reason_and_every_other_one(plugin_module, capsys):
+    from benchmark.cli import main
+
+    STRATEGIES.add_entry_point(entry_point("broken", "mimo_plugin_broken:Anything"))
+    STRATEGIES.add_entry_point(entry_point("first_only", f"{plugin_module}:FirstTaskOnly"))
+    STRATEGIES.add_entry_point(entry_point("notone", "builtins:dict"))
+    assert main(["strategies"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")}
+    assert "BROKEN: " in listed["broken"] and "plugin exploded on import" in listed["broken"]
+    assert "BROKEN: " in listed["notone"] and "not a subclass" in listed["notone"]
+    assert "Train only the first task" in listed["first_only"]
+    assert {"sum", "static", "gradnorm"} <= set(listed)
+
+    PROBLEMS.add_entry_point(
+        importlib.metadata.EntryPoint(name="shaky", value="mimo_plugin_broken:Problem", group="mimo_bench.problems")
+    )
+    assert main(["problems"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")}
+    assert "BROKEN: " in listed["shaky"] and "plugin exploded on import" in listed["shaky"]
+    assert {"glyphs", "omniglot", "tabular"} <= set(listed)
