@@ -15,13 +15,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.api.registry import keyword_options
-from benchmark.api.registry import summary as first_doc_line
+from benchmark.api.registry import Described
 
 InputKind = Literal["image", "sequence", "vector", "category"]
 TaskKind = Literal["classification", "regression"]
@@ -97,7 +96,7 @@ class ProblemData:
     info: dict[str, object] = field(default_factory=dict)  # e.g. {"cache": "hit"}
 
 
-class Problem:
+class Problem(Described):
     """Base class of problems.  Subclasses set ``name`` and implement `specs` and `load`."""
 
     name: ClassVar[str]
@@ -119,16 +118,6 @@ class Problem:
     @property
     def tasks(self) -> tuple[TaskSpec, ...]:
         return self.specs()[1]
-
-    @classmethod
-    def options(cls) -> dict[str, Any]:
-        """The option keywords and their defaults (``inspect.Parameter.empty`` if required)."""
-        return keyword_options(cls)
-
-    @classmethod
-    def summary(cls) -> str:
-        """The first line of the docstring."""
-        return first_doc_line(cls)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

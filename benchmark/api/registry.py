@@ -223,3 +223,17 @@ def baseline_strategy() -> str:
 
 STRATEGIES: Registry = Registry("strategy", "strategies", "mimo_bench.strategies", "benchmark.api.strategy:Strategy")
 PROBLEMS: Registry = Registry("problem", "benchmark.problems", "mimo_bench.problems", "benchmark.api.problem:Problem")
+
+
+class Described:
+    """What the registries and ``mimo-bench strategies``/``problems`` ask of a plugin class."""
+
+    @classmethod
+    def options(cls) -> dict[str, Any]:
+        """The configuration keywords and their defaults (``inspect.Parameter.empty`` if required)."""
+        return keyword_options(cls)
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the docstring."""
+        return summary(cls)

@@ -32,8 +32,7 @@ import torch
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
-from benchmark.api.registry import keyword_options
-from benchmark.api.registry import summary as first_doc_line
+from benchmark.api.registry import Described
 
 TaskWeights = dict[str, torch.Tensor]
 
@@ -52,7 +51,7 @@ class StepContext:
     generator: torch.Generator | None = None  # for stochastic strategies: seeded from the run's seed, checkpointed
 
 
-class Strategy(torch.nn.Module):
+class Strategy(Described, torch.nn.Module):
     """Base class of every strategy.  Set ``name`` (= module name) and a one-line docstring."""
 
     name: ClassVar[str]
@@ -98,16 +97,6 @@ class Strategy(torch.nn.Module):
     def search_space(cls, trial: Any, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         """Constructor kwargs sampled from ``trial``; strategies without hyperparameters return {}."""
         return {}
-
-    @classmethod
-    def options(cls) -> dict[str, Any]:
-        """The configuration keywords and their defaults (``inspect.Parameter.empty`` if required)."""
-        return keyword_options(cls)
-
-    @classmethod
-    def summary(cls) -> str:
-        """The first line of the docstring."""
-        return first_doc_line(cls)
 
     def config(self) -> dict[str, Any]:
         """The configuration this instance was built with (the ``options`` it stores)."""
