@@ -136,7 +136,8 @@ class Registry(Generic[T]):
                 f"{type(error).__name__}: {error}"
             ) from error
         self._check(cls, origin=entry_point.value)
-        self._refuse_builtin_name(getattr(cls, "name", ""), f"{entry_point.value} (name = {cls.name!r})", cls, where)
+        name = getattr(cls, "name", "")  # a module:attr plugin need not set one
+        self._refuse_builtin_name(name, f"{entry_point.value} (name = {name!r})", cls, where)
         return cls
 
     def _refuse_builtin_name(self, name: str, origin: str, cls: type | None, where: str = "") -> None:

@@ -32,6 +32,13 @@ class FirstTaskOnly(LossWeighting):
         first = self.task_names[0]
         weights = {n: torch.tensor(self.scale if n == first else 0.0) for n in self.task_names}
         return self.scale * ctx.losses[first], weights
+
+
+class Nameless(LossWeighting):
+    """A module:attr plugin need not declare a name."""
+
+    def combine(self, ctx):
+        return sum(ctx.losses.values()), {n: torch.tensor(1.0) for n in self.task_names}
 '''
 
 
@@ -87,6 +94,11 @@ def test_entry_point_plugin_is_registered_and_runs(plugin_module, tmp_path, trac
 def test_module_attr_reference_loads_directly(plugin_module):
     cls = STRATEGIES.get(f"{plugin_module}:FirstTaskOnly")
     assert cls.name == "first_only" and cls.options() == {"scale": 1.0}
+
+
+def test_module_attr_reference_without_a_name_loads(plugin_module):
+    cls = STRATEGIES.get(f"{plugin_module}:Nameless")
+    assert cls.__name__ == "Nameless" and "name" not in vars(cls)
 
 
 def test_broken_plugin_names_itself(plugin_module):
