@@ -37,6 +37,10 @@ class NashMTL(TorchjdStrategy):
     state = ("prvs_alpha", "normalization_factor", "step")
     perf_cases = ({"update_every": 1},)
 
+    @property
+    def steps_per_update(self) -> int:
+        return self.update_every
+
     def make(self) -> torch.nn.Module:
         return aggregation.NashMTL(len(self.task_names), self.max_norm, self.update_every, self.optim_niter).weighting
 

@@ -102,6 +102,12 @@ class Strategy(Described, torch.nn.Module):
         """The configuration this instance was built with (the ``options`` it stores)."""
         return {name: getattr(self, name) for name in self.options()}
 
+    @property
+    def steps_per_update(self) -> int:
+        """Steps in one cycle of the strategy's work: k for a method that does its costly update every k
+        steps (`mimo-bench perf` times whole cycles, so the update is counted once per k steps)."""
+        return 1
+
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
 

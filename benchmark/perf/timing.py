@@ -72,8 +72,10 @@ def strategy_step_costs(suite: Suite, steps: int = 20, rounds: int = 7) -> list[
 def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, rounds: int) -> dict[str, list[float]]:
     """Seconds per training step of each (strategy class, options) case on the suite's net, round by round.
 
-    Each timing restarts from the state after the warm-up step, so every round times the same ``steps`` steps
-    (training on one batch for hundreds of steps would drift into degenerate states).
+    Each timing restarts from the state after the warm-up step, so every round times the same steps
+    (training on one batch for hundreds of steps would drift into degenerate states).  A case times
+    ``steps`` rounded up to whole cycles of its strategy (`Strategy.steps_per_update`), so a method that
+    does its costly update every k steps has it in the window once per k steps.
     """
     data = PROBLEMS.get(suite.problem)(**suite.problem_options).load(suite.seeds[0])
     config = TrainConfig(
@@ -90,6 +92,8 @@ def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, r
 
     def timed(parts: list[Trainer]) -> Callable[[], float]:
         initial = [copy.deepcopy(trainer.state_dict()) for trainer in parts]
+        cycle = max(trainer.strategy.steps_per_update for trainer in parts)
+        window = -(-steps // cycle) * cycle
 
         def run() -> float:
             for trainer, state in zip(parts, initial, strict=True):  # every timing: the same steps from one state
@@ -99,12 +103,12 @@ def step_times(suite: Suite, makers: dict[str, tuple[type, dict]], steps: int, r
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-            for _ in range(steps):
+            for _ in range(window):
                 for trainer in parts:
                     trainer.step(local)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            return (time.perf_counter() - started) / steps
+            return (time.perf_counter() - started) / window
 
         return run
 
