@@ -17,7 +17,8 @@ Each epoch the trainer calls `epoch_metrics` (values to log, as ``strategy/<key>
 Per-task gradients (the T x P matrix over shared parameters or the representation) and writing one
 direction back into ``.grad`` are helpers in `benchmark.api.gradients`.
 Declared traits (class attributes) tell the runner what a strategy needs: ``separate_nets`` = True
-trains one net per task, each on that task's loss alone (`benchmark.train.single_task`).
+trains one net per task, each on that task's loss alone (`benchmark.train.single_task`);
+``signed_weights`` = True allows effective weights below 0 (a gradient method's projections).
 Strategies never import mlflow or optuna; `search_space` receives a trial-like object with
 ``suggest_float`` / ``suggest_int`` / ``suggest_categorical``.
 """
@@ -57,6 +58,7 @@ class Strategy(Described, torch.nn.Module):
     name: ClassVar[str]
     kind: ClassVar[str] = "loss weighting"
     separate_nets: ClassVar[bool] = False  # True: the runner trains one net per task (the single-task reference)
+    signed_weights: ClassVar[bool] = False  # True: effective weights may be < 0 (else >= 0, as check_strategy checks)
     baseline: ClassVar[bool] = (
         False  # True for the one strategy that Δm%, the search objective and perf compare against
     )

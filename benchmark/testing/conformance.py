@@ -65,6 +65,11 @@ def check_declaration(cls: type) -> None:
         raise fail(cls, "declares a name", "set the class attribute name = '<module name>'")
     if not cls.summary():
         raise fail(cls, "has a one-line docstring", "`mimo-bench strategies` shows its first line")
+    reserved = sorted({"name", "label"} & set(cls.options()))
+    if reserved:
+        raise fail(
+            cls, "options a suite can set", f"{reserved}: a suite's strategy table uses these keys itself; rename"
+        )
     hook, base = ("combine", LossWeighting) if issubclass(cls, LossWeighting) else ("backward", Strategy)
     if getattr(cls, hook) is getattr(base, hook):
         raise fail(cls, f"implements {hook}", f"a {cls.kind} strategy overrides {hook}(ctx)")

@@ -33,6 +33,7 @@ class HookRecorder:
         self.cls = cls
         self.device = device
         self.calls: list[tuple[str, Any]] = []
+        self.trained_heads: set[str] = set()  # tasks whose head got a .grad at some step
 
     def attach(self, strategy: Strategy) -> Strategy:
         for hook in ("backward", "after_step", "epoch_metrics", "end_epoch"):
@@ -67,10 +68,13 @@ class HookRecorder:
                 raise fail(
                     self.cls, "one weight per task", f"weight of {task!r} is on {value.device}, not {self.device}"
                 )
-            signed = getattr(self.cls, "signed_weights", False)  # a gradient method's effective weight may be < 0
+            signed = self.cls.signed_weights
             if not (torch.isfinite(value) and (signed or value >= 0)):
                 bound = "" if signed else " and >= 0"
                 raise fail(self.cls, "one weight per task", f"weight of {task!r} must be finite{bound}, got {value}")
+        self.trained_heads |= {
+            n for n, params in ctx.task_parameters.items() if any(p.grad is not None for p in params)
+        }
         grads = [p.grad for p in ctx.shared_parameters if p.grad is not None]
         if not grads:
             raise fail(self.cls, "finite shared gradients", f"step {ctx.step}: no shared parameter received a .grad")
@@ -119,6 +123,11 @@ def drive(cls: type[Strategy], options: dict[str, Any], device: str) -> Strategy
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     if recorder.calls != recorder.expected_calls(steps_per_epoch):
         raise fail(cls, "hooks called as the trainer calls them", f"got {recorder.calls}")
+    untrained = sorted(set(trainer.strategy.task_names) - recorder.trained_heads)
+    if untrained:
+        raise fail(
+            cls, "every head receives a gradient", f"the heads of {untrained} never got a .grad in {EPOCHS} epochs"
+        )
     for tensor in [*trainer.strategy.parameters(), *trainer.strategy.buffers()]:
         if tensor.device.type != torch.device(device).type:
             raise fail(cls, ".to(device) moves its state", f"a tensor stayed on {tensor.device} after .to({device!r})")

@@ -9,7 +9,15 @@ import sys
 import pytest
 import torch
 
-from benchmark.api import LossWeighting, MimoBenchError, StepContext, TaskWeights, float_option
+from benchmark.api import (
+    GradientStrategy,
+    LossWeighting,
+    MimoBenchError,
+    StepContext,
+    TaskWeights,
+    add_to_grad,
+    float_option,
+)
 from benchmark.testing import ConformanceError, check_strategy
 
 
@@ -88,6 +96,25 @@ class InfiniteWeight(Sound):
         return total, {**weights, self.task_names[0]: torch.tensor(float("inf"))}
 
 
+class HeadsForgotten(GradientStrategy):
+    """Back-propagates into the shared parameters only: the heads never train."""
+
+    name = "heads_forgotten"
+
+    def backward(self, ctx):
+        total = sum(ctx.losses.values())
+        add_to_grad(ctx.shared_parameters, torch.autograd.grad(total, ctx.shared_parameters))
+        return {n: torch.ones((), device=total.device) for n in self.task_names}
+
+
+class OptionCalledLabel(Sound):
+    """Takes an option that a suite's strategy table can never set."""
+
+    def __init__(self, tasks, *, scale: float = 1.0, label: str = "x"):
+        super().__init__(tasks, scale=scale)
+        self.label = label
+
+
 def test_a_sound_plugin_passes():
     check_strategy(Sound, scale=2.0)
 
@@ -113,6 +140,8 @@ def test_state_that_needs_pickle_is_caught():
         (Unvalidated, "'rejects a bad option with MimoBenchError': mode="),
         (Unstored, r"'stores each keyword as an attribute': set self.<option> for \['factor'\]"),
         (InfiniteWeight, "'one weight per task': weight of 'label' must be finite"),
+        (HeadsForgotten, r"'every head receives a gradient': the heads of \['label', 'price'\] never got a .grad"),
+        (OptionCalledLabel, r"'options a suite can set': \['label'\]"),
     ],
 )
 def test_other_broken_rules_are_named(cls, rule):
