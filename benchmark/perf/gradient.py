@@ -15,7 +15,7 @@ from typing import Any
 from benchmark.api.gradients import add_to_grad, task_gradients
 from benchmark.api.registry import STRATEGIES
 from benchmark.api.strategy import GradientStrategy, StepContext, TaskWeights
-from benchmark.perf.tables import Target
+from benchmark.perf.settings import Target
 from benchmark.perf.timing import Ratio, ratio, step_times
 from benchmark.suite.schema import Suite
 

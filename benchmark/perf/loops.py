@@ -20,13 +20,18 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torchvision import transforms
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import ProblemData, Split
 from benchmark.api.registry import PROBLEMS, STRATEGIES, baseline_strategy
+from benchmark.perf.settings import FLOOR, SEEDS, TRACKED, UNTRACKED
+from benchmark.perf.timing import timed_rounds
+from benchmark.run.progress import SuiteProgress
 from benchmark.run.runner import model_config, resolve_device
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
+from benchmark.tracking.store import Tracker
 from benchmark.train.metrics import task_loss
 from benchmark.train.model import MimoNet, ModelConfig
 from benchmark.train.trainer import TrainConfig, Trainer, to_device
@@ -118,8 +123,6 @@ class PngDataset(torch.utils.data.Dataset):
     """The seeds' way: each item opens its PNG with PIL, resizes and converts it; other inputs come from memory."""
 
     def __init__(self, split: Split, files: dict[str, list[Path]], image_size: int):
-        from torchvision import transforms
-
         self.split, self.files = split, files
         self.transform = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor()])
 
@@ -178,8 +181,6 @@ class HarnessLoop:
     """mimo-bench's epoch: `Trainer.train_epoch` with `sum`, then (tracking on) the runner's per-epoch writes."""
 
     def __init__(self, setup: LoopSetup, tracking_uri: str | None):
-        from benchmark.run.progress import SuiteProgress
-
         baseline = baseline_strategy()
         sum_strategy = STRATEGIES.get(baseline)
         config = TrainConfig(1, setup.batch_size, setup.lr, seed=setup.seed, device=str(setup.device))
@@ -188,8 +189,6 @@ class HarnessLoop:
         self.progress.start_run("perf", 1, setup.batches)
         self.log = None
         if tracking_uri:
-            from benchmark.tracking.store import Tracker
-
             tracker = Tracker(tracking_uri)
             self.log = tracker.start_run(tracker.experiment("perf"), baseline, {"strategy": baseline}, {})
 
@@ -203,9 +202,6 @@ class HarnessLoop:
 
 def compare_loops(setup: LoopSetup, rounds: int, folder: Path) -> dict[str, list[float]]:
     """Seconds per epoch of each loop, round by round, interleaved (PNGs and the store go under ``folder``)."""
-    from benchmark.perf.tables import FLOOR, SEEDS, TRACKED, UNTRACKED
-    from benchmark.perf.timing import timed_rounds
-
     loops = {
         FLOOR: FloorLoop(setup),
         SEEDS: SeedsLoop(setup, folder / "png"),

@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from benchmark.api.registry import STRATEGIES
-from benchmark.perf.timing import Ratio, ratio, timed_rounds
-from benchmark.suite.schema import Suite
-
-
-@dataclass(frozen=True)
-class Target:
-    """A bound on a ratio (or a size): ``value <= bound`` when ``at_most``, else ``value >= bound``."""
-
-    bound: float
-    at_most: bool = True
-    unit: str = ""
-
-    def check(self, value: float) -> str:
-        met = value <= self.bound if self.at_most else value >= self.bound
-        return f"{'<=' if self.at_most else '>='} {self.bound:g}{self.unit}: {'met' if met else 'NOT met'}"
-
-
-HARNESS_VS_FLOOR = Target(1.10)
-SEEDS_VS_HARNESS = Target(1.25, at_most=False)
-TRACKING_ON_VS_OFF = Target(1.03)
-PEAK_MEMORY_GB = Target(1.5, unit=" GB")
-JOBS_2_VS_1 = Target(0.65)
-
-FLOOR, SEEDS, TRACKED, UNTRACKED = (
-    "floor: bare loop, batches in memory",
-    "seeds' loop: PNG files + DataLoader",
-    "mimo-bench epoch, tracking on",
-    "mimo-bench epoch, tracking off",
+from benchmark.perf.gradient import gradient_table
+from benchmark.perf.loops import LoopSetup, compare_loops, peak_memory, suite_wall_time
+from benchmark.perf.settings import (
+    FLOOR,
+    HARNESS_VS_FLOOR,
+    JOBS_2_VS_1,
+    PEAK_MEMORY_GB,
+    SEEDS,
+    SEEDS_VS_HARNESS,
+    TRACKED,
+    TRACKING_ON_VS_OFF,
+    UNTRACKED,
+    Target,
 )
+from benchmark.perf.timing import Ratio, ratio, strategy_step_costs, timed_rounds
+from benchmark.suite.schema import Suite
 
 
 def table(title: str, rows: list[tuple[Ratio, Target | None]], unit: str, scale: float) -> str:
@@ -89,8 +76,6 @@ def memory_line(suite_name: str, peak_bytes: int) -> str:
 
 def jobs_table(suite: Suite, rounds: int, folder: Path) -> str:
     """Wall time of the suite's strategies x 2 seeds with ``--jobs 2`` vs ``--jobs 1`` (whole suites, twice a round)."""
-    from benchmark.perf.loops import suite_wall_time
-
     seeds = (*suite.seeds, *(s for s in range(max(suite.seeds) + 1, max(suite.seeds) + 3)))[:2]
     variant = replace(suite, seeds=seeds)
     cases = {f"--jobs {jobs}": functools.partial(suite_wall_time, variant, jobs, folder) for jobs in (1, 2)}
@@ -106,9 +91,6 @@ def jobs_table(suite: Suite, rounds: int, folder: Path) -> str:
 
 def measure(section: str, suite: Suite, rounds: int, steps: int, fraction: float, folder: Path) -> str:
     """Measure one section of `mimo-bench perf` ('loops', 'strategies', 'gradient', 'memory' or 'jobs'); return its table."""
-    from benchmark.perf.loops import LoopSetup, compare_loops, peak_memory
-    from benchmark.perf.timing import strategy_step_costs
-
     folder.mkdir()
     if section == "jobs":
         return jobs_table(suite, rounds, folder)
@@ -117,8 +99,6 @@ def measure(section: str, suite: Suite, rounds: int, steps: int, fraction: float
         LoopSetup.from_suite(suite)  # fills the data cache first, so the run reads it as any later run does
         return memory_line(suite.name, peak_memory(suite, folder))
     if section == "gradient":
-        from benchmark.perf.gradient import gradient_table
-
         return gradient_table(suite, rounds, steps, setting)
     if section == "strategies":
         ratios = strategy_step_costs(suite, steps, rounds)

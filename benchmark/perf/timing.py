@@ -19,7 +19,9 @@ import torch
 
 from benchmark.api.registry import PROBLEMS, STRATEGIES
 from benchmark.run.runner import model_config, resolve_device
-from benchmark.suite.schema import Suite
+from benchmark.search.study import StudyRunner
+from benchmark.suite.schema import Suite, load_suite
+from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 from benchmark.train.single_task import restrict
 from benchmark.train.trainer import TrainConfig, Trainer, to_device
@@ -123,8 +125,6 @@ def search_speed(
     suite: Suite, trials: int, directory: Path, jobs_options: tuple[int, ...] = (1, 2)
 ) -> list[tuple[int, float]]:
     """Wall seconds of the same search budget with each number of worker processes (fresh stores each)."""
-    from benchmark.search.study import StudyRunner
-
     timings = []
     for jobs in jobs_options:
         folder = directory / f"jobs-{jobs}"
@@ -138,8 +138,6 @@ def search_speed(
 
 def pruning_savings(suite: Suite, trials: int, directory: Path) -> tuple[int, int]:
     """Epochs trained by a median-pruned single-objective study, and the epochs it would train unpruned."""
-    from benchmark.search.study import StudyRunner
-
     variant = _search_variant(suite, directory, trials, pruner="median")
     StudyRunner(variant, f"journal:{directory / 'optuna.journal'}", show_progress=False).run()
     client = Tracker(variant.tracking_uri).client
@@ -155,9 +153,6 @@ def pruning_savings(suite: Suite, trials: int, directory: Path) -> tuple[int, in
 def _search_variant(suite: Suite, folder: Path, trials: int, pruner: str) -> Suite:
     """The suite's first searched strategy alone, on one val metric, tracked in ``folder``, written to disk
     (worker processes read the suite file)."""
-    from benchmark.suite.schema import load_suite
-    from benchmark.suite.toml import to_toml
-
     task = next(iter(PROBLEMS.get(suite.problem)(**suite.problem_options).tasks))
     search = dataclasses.replace(
         suite.search,

@@ -3,9 +3,8 @@
 The study lives in an Optuna storage (by default a journal file beside the local MLflow store) under
 the name ``<suite>/<strategy label>``, so running the same command again resumes it up to its total
 budget.  Single objective: TPE with per-epoch pruning; ``objective = "pareto"``: NSGA-II over one
-val metric per task.  The joint score is J = mean_t q_t with q_t = m_t / m_t(sum) for a metric where
-higher is better and q_t = m_t(sum) / m_t where lower is better (m: the task's primary val metric at
-the best-val epoch; sum: the `sum` strategy on the same seed), so J > 1 beats the plain sum.
+val metric per task.  What a trial is and how it is scored (the joint score J against `sum`):
+`benchmark.search.objective`.
 """
 
 from __future__ import annotations
@@ -21,28 +20,23 @@ from pathlib import Path
 import optuna
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.api.registry import STRATEGIES, baseline_strategy
+from benchmark.api.registry import baseline_strategy
 from benchmark.run.progress import SuiteProgress
-from benchmark.run.records import StopRun, run_tags
 from benchmark.run.runner import SuiteRunner
 from benchmark.search.export import export_suite
+from benchmark.search.objective import Scoring, TrialFailed, TrialObjective, best_val_metrics
 from benchmark.search.plot import plot_trials
 from benchmark.search.stale import settle_left_behind
 from benchmark.search.storages import default_storage, open_storage
 from benchmark.search.workers import run_workers
-from benchmark.suite.plan import RunSpec, expand
+from benchmark.suite.plan import expand
 from benchmark.suite.schema import StrategyEntry, Suite
-from benchmark.suite.search import LR_RANGE, OPTIMIZER_LR, NarrowedTrial
-from benchmark.tracking.claims import SETTLE_SECONDS, Claim, owner_id, store_lock
-from benchmark.tracking.filters import best_epoch_for, tag_filter
+from benchmark.tracking.claims import SETTLE_SECONDS, owner_id, store_lock
+from benchmark.tracking.filters import tag_filter
 from benchmark.tracking.runlog import RunLog
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-class TrialFailed(Exception):
-    """The trial's run failed (recorded in MLflow); Optuna marks the trial FAIL and the study goes on."""
 
 
 @dataclass
@@ -69,6 +63,7 @@ class StudyRunner:
         self.runner = SuiteRunner(suite, show_progress=show_progress, threads=threads)
         self.tasks = self.runner.problem.tasks
         self.seed = suite.seeds[0]
+        self.scoring = Scoring(self.search, self.tasks)
 
     def run(self, jobs: int = 1) -> list[StudyResult]:
         """Every study of the suite, one after another; ``jobs`` > 1 runs that many worker processes each."""
@@ -107,7 +102,7 @@ class StudyRunner:
             study_name=f"{self.suite.name}/{label}",
             storage=self.storage,
             load_if_exists=True,
-            directions=self.directions(),
+            directions=self.scoring.directions(),
             sampler=self.sampler(),
             pruner=self.pruner(),
         )
@@ -152,7 +147,7 @@ class StudyRunner:
         entry = next(e for e in self.suite.strategies if e.label == label)
         experiment_id = self.runner.tracker.experiment(self.suite.name)
         remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
-        objective = self.objective(entry, experiment_id, parent_run_id, baseline)
+        objective = TrialObjective(self.runner, entry, self.seed, self.scoring, experiment_id, parent_run_id, baseline)
         failed = 0
         with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
             while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:
@@ -196,14 +191,6 @@ class StudyRunner:
 
             run_workers(self.suite.path, label, jobs, self.storage_url, self.suite.tracking_uri, show)
 
-    def directions(self) -> list[str]:
-        if self.search.objective == "joint":
-            return ["maximize"]
-        if self.search.multi_objective:
-            return [_direction(t, t.primary_metric) for t in self.tasks]
-        _, task_name, metric = self.search.objective.split("/")
-        return [_direction(next(t for t in self.tasks if t.name == task_name), metric)]
-
     def sampler(self) -> optuna.samplers.BaseSampler:
         name = self.search.sampler_name()
         if name == "random":
@@ -237,78 +224,6 @@ class StudyRunner:
         if outcome.status != "FINISHED":
             raise MimoBenchError(f"the sum baseline for the joint objective did not finish: {outcome.reason}")
         return outcome.val_metrics
-
-    def objective(self, entry: StrategyEntry, experiment_id: str, parent_run_id: str, baseline: dict):
-        cls = STRATEGIES.get(entry.name)
-        tracker, suite = self.runner.tracker, self.suite
-        base = next(s for s in expand(suite, self.runner.device, self.runner.threads) if s.seed == self.seed)
-
-        def run_trial(trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
-            params = {
-                **entry.params,
-                **cls.search_space(NarrowedTrial(trial, self.search.space.get(entry.label, {})), self.tasks),
-            }
-            optimizer = dict(suite.optimizer)
-            if self.search.search_lr:
-                optimizer["lr"] = trial.suggest_float(OPTIMIZER_LR, *LR_RANGE, log=True)
-            definition = {
-                **base.definition,
-                "optimizer": optimizer,
-                "strategy": {"name": entry.name, **params},
-                "trial": trial.number,
-                "study": f"{suite.name}/{entry.label}",
-            }
-            spec = RunSpec(StrategyEntry(entry.name, entry.label, params), self.seed, definition)
-            tags = {
-                **run_tags(suite, spec),
-                "kind": "trial",
-                "trial": trial.number,
-                "study": definition["study"],
-                "owner": owner_id(),
-            }
-            run_params = {
-                "trial": trial.number,
-                **{f"strategy.{k}": v for k, v in params.items()},
-                "optimizer.lr": optimizer["lr"],
-            }
-            log = tracker.start_run(
-                experiment_id, f"{entry.label}/trial-{trial.number}", tags, run_params, parent_run_id
-            )
-            trial.set_user_attr("run_id", log.run_id)
-
-            def report(epoch: int, metrics: dict[str, float]) -> None:
-                if not self.search.multi_objective:
-                    trial.report(self.score(metrics, baseline), epoch)
-                    if trial.should_prune():
-                        raise StopRun(f"pruned by Optuna after epoch {epoch}")
-
-            outcome = self.runner.train_claimed(spec, Claim("start", log.run_id, log), progress, report)
-            if outcome.status == "STOPPED":
-                log.tags({"optuna_state": "PRUNED"})
-                raise optuna.TrialPruned(outcome.reason)
-            if outcome.status != "FINISHED":
-                raise TrialFailed(outcome.reason)
-            values = self.values(outcome.val_metrics, baseline)
-            log.tags({"optuna_state": "COMPLETE", "objective": json.dumps(values)})
-            return values if len(values) > 1 else values[0]
-
-        return run_trial
-
-    def values(self, val: dict[str, float], baseline: dict[str, float]) -> list[float]:
-        if self.search.multi_objective:
-            return [val[f"val/{t.name}/{t.primary_metric}"] for t in self.tasks]
-        return [self.score(val, baseline)]
-
-    def score(self, val: dict[str, float], baseline: dict[str, float]) -> float:
-        """The single objective: one val metric, or the joint score J (module docstring)."""
-        if self.search.objective != "joint":
-            return val[self.search.objective]
-        ratios = []
-        for task in self.tasks:
-            key = f"val/{task.name}/{task.primary_metric}"
-            higher = task.metrics[task.primary_metric]
-            ratios.append(val[key] / baseline[key] if higher else baseline[key] / max(val[key], 1e-12))
-        return sum(ratios) / len(ratios)
 
     def best(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -349,18 +264,3 @@ def closed_on_error(parent: RunLog) -> Iterator[None]:
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else "(no reason given)"
-
-
-def _direction(task, metric: str) -> str:
-    return "maximize" if task.metrics[metric] else "minimize"
-
-
-def best_val_metrics(client, run_id: str) -> dict[str, float]:
-    """A finished run's val metrics at its best-val epoch, read back from MLflow."""
-    metrics = client.get_run(run_id).data.metrics
-    values = {}
-    for key in metrics:
-        if key.startswith("val/"):
-            epoch = best_epoch_for(metrics, key)
-            values[key] = next(m.value for m in client.get_metric_history(run_id, key) if m.step == epoch)
-    return values

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import ProblemData
 from benchmark.api.registry import PROBLEMS
-from benchmark.problems.glyphs import CANVAS_SPAN, Glyphs
+from benchmark.problems._glyph_drawing import CANVAS_SPAN
+from benchmark.problems.glyphs import Glyphs
 from benchmark.problems.omniglot import Omniglot
 from benchmark.problems.tabular import Tabular
 
