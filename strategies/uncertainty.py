@@ -28,6 +28,7 @@ class Uncertainty(LossWeighting):
     network's; no weight decay) rather than the paper's optimiser.  ``init_log_variance`` (a number or a
     table keyed by task) sets s_t(0); the paper starts from 0.
     Search space: ``lr`` log-uniform in [1e-4, 1e-1].
+    Variants override `likelihood_factors` (c_t) and `regulariser` (s_t / 2 here): see `uncertainty_reg`.
     """
 
     name = "uncertainty"
@@ -55,13 +56,20 @@ class Uncertainty(LossWeighting):
             None if lr is None else float_option(self.owner, "lr", lr, "a positive number or None", lambda v: v > 0)
         )
         self.log_variance = torch.nn.Parameter(torch.tensor([float(initial[n]) for n in self.task_names]))
-        factors = [0.5 if task.kind == "regression" else 1.0 for task in self.tasks]
-        self.register_buffer("likelihood_factor", torch.tensor(factors), persistent=False)
+        self.register_buffer("likelihood_factor", torch.tensor(self.likelihood_factors()), persistent=False)
+
+    def likelihood_factors(self) -> list[float]:
+        """c_t per task: 1/2 for regression (Eq. 7), 1 for classification (Eq. 10)."""
+        return [0.5 if task.kind == "regression" else 1.0 for task in self.tasks]
+
+    def regulariser(self, log_variance: torch.Tensor) -> torch.Tensor:
+        """The term that keeps sigma_t from growing without bound: log sigma_t = s_t / 2."""
+        return 0.5 * log_variance
 
     def combine(self, ctx: StepContext) -> tuple[torch.Tensor, TaskWeights]:
         losses = torch.stack([ctx.losses[name] for name in self.task_names])
         weights = self.likelihood_factor * torch.exp(-self.log_variance)
-        total = (weights * losses + 0.5 * self.log_variance).sum()
+        total = (weights * losses + self.regulariser(self.log_variance)).sum()
         return total, dict(zip(self.task_names, weights.detach(), strict=True))
 
     @classmethod

@@ -11,13 +11,15 @@ def command(registry_name: str) -> int:
     from benchmark.api.errors import PluginError
 
     registry = getattr(registries, registry_name)
-    for name, cls in registry.load_all().items():
+    loaded = registry.load_all()
+    width = max(map(len, loaded), default=0)  # the longest name sets the column
+    for name, cls in loaded.items():
         if isinstance(cls, PluginError):
-            print(f"{name:<14} BROKEN: {cls}")
+            print(f"{name:<{width}} BROKEN: {cls}")
             continue
         options = ", ".join(
             f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in cls.options().items()
         )
-        print(f"{name:<14} {cls.summary()}")
-        print(f"{'':<14} options: {options or '(none)'}")
+        print(f"{name:<{width}} {cls.summary()}")
+        print(f"{'':<{width}} options: {options or '(none)'}")
     return 0

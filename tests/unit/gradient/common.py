@@ -90,20 +90,22 @@ def glyphs_trainer(name: str, **options) -> Trainer:
     return Trainer(data, config, lambda tasks: cls(tasks, **options), TrainConfig(2, 16, 2e-3, seed=1))
 
 
-def resumed_equals_straight(name: str, **options) -> tuple[dict, dict]:
-    """Model states after 2 epochs straight, and after 1 epoch, a checkpoint on disk, a new process-like
-    Trainer loading it (``weights_only=True``) and 1 more epoch."""
+def resumed_equals_straight(name: str, epochs: int = 2, resume_after: int = 1, **options) -> tuple[dict, dict]:
+    """Model states after ``epochs`` epochs straight, and after ``resume_after`` epochs, a checkpoint in a
+    buffer, a new process-like Trainer loading it (``weights_only=True``) and the remaining epochs."""
     straight = glyphs_trainer(name, **options)
-    for _ in range(2):
+    for _ in range(epochs):
         straight.train_epoch()
     first = glyphs_trainer(name, **options)
-    first.train_epoch()
+    for _ in range(resume_after):
+        first.train_epoch()
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
     resumed = glyphs_trainer(name, **options)
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    resumed.train_epoch()
+    for _ in range(epochs - resume_after):
+        resumed.train_epoch()
     return straight.model.state_dict(), resumed.model.state_dict()
 
 

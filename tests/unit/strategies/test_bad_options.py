@@ -8,9 +8,13 @@ import pytest
 
 from benchmark.api.errors import MimoBenchError
 from strategies.alternating import Alternating
+from strategies.dwa import DWA
 from strategies.gradnorm import GradNorm
+from strategies.imtl_l import ImtlL
 from strategies.normalized import Normalized
+from strategies.rlw import RLW
 from strategies.uncertainty import Uncertainty
+from strategies.uncertainty_reg import UncertaintyReg
 from tests.unit.strategies.steps import (
     REGRESSION,
 )
@@ -47,6 +51,12 @@ from tests.unit.strategies.steps import (
         (Alternating, {"schedule": "random", "accumulate": True}, "accumulate=true .* schedule='round_robin'"),
         (Alternating, {"accumulate": 1}, "accumulate must be true or false"),
         (Alternating, {"seed": -1}, "seed must be an integer >= 0"),
+        (DWA, {"temperature": 0}, "temperature must be a positive finite number, got 0"),
+        (DWA, {"temperature": math.inf}, "temperature must be a positive finite number"),
+        (RLW, {"distribution": "gaussian"}, r"distribution must be one of \['normal', 'uniform', 'dirichlet', "),
+        (ImtlL, {"lr": -0.1}, "lr must be a positive number or None"),
+        (UncertaintyReg, {"lr": 0}, "lr must be a positive number or None"),
+        (UncertaintyReg, {"init_log_variance": math.inf}, "init_log_variance must be a finite number"),
     ],
 )
 def test_bad_options_raise_a_clear_error(cls, options, message):
