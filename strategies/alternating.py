@@ -43,7 +43,9 @@ class Alternating(GradientStrategy):
     batch's gradient per task, so every task enters every optimizer step, each with its own batch.  The
     gradients are held aside and put into ``.grad`` on the cycle's last step (until then no ``.grad``
     is set and the optimizer leaves the net alone); a cycle cut short by the end of training is
-    dropped.
+    dropped.  This is a scheduled variant, not the suite's ``accumulate = N`` (which runs the whole
+    strategy on N batches per optimizer step, every batch seeing that step's task): with both, each
+    step's task is trained on N batches and the cycle's steps are summed as here.
     ``share/<task>`` (`epoch_metrics`, logged as ``strategy/share/<task>``): the fraction of the epoch's
     steps that trained the task.
 

@@ -13,6 +13,9 @@ Two kinds:
 
 Both return the effective per-task weights (0-d tensors) that the trainer logs as ``weight/<task>``;
 the trainer reads them right after `backward`, before the optimizer step and `after_step`.
+With a suite's ``accumulate = N`` the trainer calls `backward` once per micro-batch (N per optimizer
+step, all with that step's ``ctx.step``), holds each call's gradients aside and steps on their mean;
+`after_step` runs once per optimizer step.  So a gradient-manipulating strategy acts per micro-batch.
 Each epoch the trainer calls `epoch_metrics` (values to log, as ``strategy/<key>``), then `end_epoch`.
 Per-task gradients (the T x P matrix over shared parameters or the representation) and writing one
 direction back into ``.grad`` are helpers in `benchmark.api.gradients`.
@@ -46,7 +49,7 @@ class StepContext:
     shared_parameters: list[torch.nn.Parameter]  # encoders + trunk
     task_parameters: dict[str, list[torch.nn.Parameter]]  # task name -> its head's parameters
     last_shared_layer: torch.nn.Module  # the layer whose output feeds every head
-    step: int  # global optimizer step, from 0
+    step: int  # global optimizer step, from 0 (the same for every micro-batch of one step)
     epoch: int  # from 1
     representation: torch.Tensor | None = None  # the trunk output every head reads, graph intact (batch x width)
     generator: torch.Generator | None = None  # for stochastic strategies: seeded from the run's seed, checkpointed

@@ -212,14 +212,15 @@ class SuiteRunner:
                     raise MimoBenchError(spec.strategy.error)
                 data = self.data(spec.seed)
                 strategy_cls = STRATEGIES.get(spec.strategy.name)
-                optimizer = spec.definition["optimizer"]
-                config = TrainConfig(
+                definition = spec.definition
+                config = TrainConfig.from_suite(
                     suite.epochs,
                     suite.batch_size,
-                    optimizer["lr"],
-                    optimizer["weight_decay"],
-                    spec.seed,
-                    self.device,
+                    definition["optimizer"],
+                    definition["accumulate"],
+                    definition["early_stopping"],
+                    seed=spec.seed,
+                    device=self.device,
                     diagnostics=suite.diagnostics,
                 )
                 trainer_cls = SingleTaskTrainers if strategy_cls.separate_nets else Trainer
@@ -230,7 +231,7 @@ class SuiteRunner:
                     trainer.load_state_dict(self.tracker.load_checkpoint(decision.run_id))
                 batches = math.ceil(len(data.train) / suite.batch_size)
                 progress.start_run(spec.name, suite.epochs, batches, done_epochs=trainer.epoch)
-                while trainer.epoch < suite.epochs:
+                while trainer.epoch < suite.epochs and not trainer.stopped:
                     metrics = trainer.train_epoch(on_batch)
                     log.end_epoch(metrics, trainer.epoch, trainer.state_dict)
                     if after_epoch:

@@ -1,7 +1,8 @@
 """The runs a suite defines: one per (strategy configuration, seed), each with its stable run key.
 
 A run's definition is everything its numbers depend on: the problem, model and strategy with every
-option's default filled in, optimizer, epochs, batch size, the resolved device, the CPU thread count,
+option's default filled in, optimizer (with its schedule, clipping and per-head learning rates), epochs,
+batch size, gradient accumulation, early stopping, the resolved device, the CPU thread count,
 and a fingerprint of the code that trains it (`code_fingerprint`).  Its ``run_key`` hashes all of
 that, so a finished run is reused only by a run that would compute the same numbers; a run from
 older code has another key: it is never skipped as "done earlier" and the report, which covers one
@@ -28,7 +29,18 @@ TRAINING_MODULES = (
     "benchmark.train.trainer",
     "benchmark.train.single_task",
 )  # with the problem's and strategy's modules
-SHARED = ("problem", "model", "optimizer", "epochs", "batch_size", "device", "threads", "code")  # same for all labels
+SHARED = (  # the same for every label of a suite
+    "problem",
+    "model",
+    "optimizer",
+    "epochs",
+    "batch_size",
+    "accumulate",
+    "early_stopping",
+    "device",
+    "threads",
+    "code",
+)
 
 
 def digest(values: Any) -> str:
@@ -76,6 +88,8 @@ def expand(suite: Suite, device: str | None = None, threads: int | None = None) 
         "optimizer": suite.optimizer,
         "epochs": suite.epochs,
         "batch_size": suite.batch_size,
+        "accumulate": suite.accumulate,
+        "early_stopping": suite.early_stopping,
         "device": device or resolve_device(suite.device),
         "threads": threads or DEFAULT_THREADS,
         "code": code_fingerprint((*TRAINING_MODULES, *([problem.__module__] if problem else []))),

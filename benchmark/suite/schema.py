@@ -21,12 +21,10 @@ from benchmark.api.errors import MimoBenchError, PluginError, did_you_mean, unkn
 from benchmark.api.registry import PROBLEMS, STRATEGIES, Registry, with_defaults
 from benchmark.suite.search import parse_search
 from benchmark.suite.table import REQUIRED, Table
+from benchmark.suite.training import check_head_lr, parse_accumulate, parse_early_stopping, parse_optimizer
 from benchmark.tracking.uri import check_tracking_uri, default_tracking_uri
 
 DEVICES = ("cpu", "cuda", "auto")
-
-
-OPTIMIZERS = ("adam",)
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,8 @@ class Suite:
     search: Any = None  # a `benchmark.search_space.SearchConfig` when the suite has a [search] table
     diagnostics: bool = False  # log gradient diagnostics; no part of a run's definition (same numbers)
     unimported: tuple[str, ...] = ()  # `module:attr` plugins located but not imported: options unchecked
+    accumulate: int = 1  # batches per optimizer step
+    early_stopping: dict[str, Any] = field(default_factory=lambda: {"patience": 0, "min_delta": 0.0})
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -66,12 +66,14 @@ class Suite:
             "description": self.description,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
+            "accumulate": self.accumulate,
             "seeds": list(self.seeds),
             "device": self.device,
             "diagnostics": self.diagnostics,
             "problem": {"name": self.problem, **self.problem_options},
             "model": self.model,
             "optimizer": self.optimizer,
+            "early_stopping": self.early_stopping,
             "tracking": {"uri": self.tracking_uri},
             "strategies": [{"name": s.name, "label": s.label, **s.params} for s in self.strategies],
             **({"search": dataclasses.asdict(self.search)} if self.search else {}),
@@ -83,12 +85,14 @@ TOP_LEVEL = [
     "description",
     "epochs",
     "batch_size",
+    "accumulate",
     "seeds",
     "device",
     "diagnostics",
     "problem",
     "model",
     "optimizer",
+    "early_stopping",
     "tracking",
     "strategies",
     "search",
@@ -132,10 +136,14 @@ def parse_suite(
         raise top.error(f"seeds repeat: {seeds!r}", "seeds")
     device = top.choice("device", "cpu", DEVICES)
     diagnostics = top.get("diagnostics", bool, False, "true or false (log gradient norms and cosines)")
+    optimizer = parse_optimizer(path, top.get("optimizer", dict, {}, "a table"), epochs)  # before torch is imported
+    accumulate = parse_accumulate(top)
+    early_stopping = parse_early_stopping(path, top.get("early_stopping", dict, {}, "a table"))
     plugins = _Plugins(path, import_plugins)
     problem_name, problem_options, tasks = _problem(plugins, top.get("problem", dict, {}, "a table"))
+    if tasks is not None:
+        check_head_lr(path, optimizer, tuple(t.name for t in tasks))
     model = _model(path, top.get("model", dict, {}, "a table"))
-    optimizer = _optimizer(path, top.get("optimizer", dict, {}, "a table"))
     tracking = Table(path, "tracking", top.get("tracking", dict, {}, "a table"))
     file_uri = tracking.get("uri", str, None, "a tracking URI string")
     if file_uri is not None:
@@ -171,6 +179,8 @@ def parse_suite(
         search,
         diagnostics,
         tuple(plugins.unimported),
+        accumulate,
+        early_stopping,
     )
 
 
@@ -227,17 +237,6 @@ def _model(path: Path, table: dict[str, Any]) -> dict[str, Any]:
         else:
             resolved[spec.name] = model.positive_int(spec.name, default)
     model.check_no_rest([f.name for f in fields(ModelConfig)])
-    return resolved
-
-
-def _optimizer(path: Path, table: dict[str, Any]) -> dict[str, Any]:
-    optimizer = Table(path, "optimizer", table)
-    resolved = {
-        "name": optimizer.choice("name", "adam", OPTIMIZERS),
-        "lr": optimizer.number("lr", 1e-3, 0.0, inclusive=False),
-        "weight_decay": optimizer.number("weight_decay", 0.0, 0.0, inclusive=True),
-    }
-    optimizer.check_no_rest(list(resolved))
     return resolved
 
 

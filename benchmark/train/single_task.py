@@ -3,7 +3,8 @@
 Each task gets its own net (encoders, trunk, that task's head only) trained on its own loss, from
 the same inputs, seed and splits; the nets step in lockstep, epoch by epoch, behind the interface
 the runner uses from `Trainer`.  Each net keeps its own global RNG stream (CPU torch and Python),
-so every task's numbers are exactly those of training that task alone.
+so every task's numbers are exactly those of training that task alone; with early stopping each net
+stops on its own, and the others train on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class SingleTaskTrainers:
         make_strategy: Callable[[Sequence[TaskSpec]], Strategy],
         config: TrainConfig,
     ):
+        self.config = config
         self.trainers: dict[str, Trainer] = {}
         self._rng: dict[str, tuple[torch.Tensor, Any]] = {}
         for task in data.tasks:
@@ -68,17 +70,24 @@ class SingleTaskTrainers:
 
     @property
     def epoch(self) -> int:
-        return next(iter(self.trainers.values())).epoch
+        """The epochs done by the nets still training (all of them, without early stopping)."""
+        return max(trainer.epoch for trainer in self.trainers.values())
+
+    @property
+    def stopped(self) -> bool:
+        """Whether early stopping has ended every net's training."""
+        return all(trainer.stopped for trainer in self.trainers.values())
 
     @property
     def best_epoch(self) -> int:
         return max(trainer.best_epoch for trainer in self.trainers.values())
 
     def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
-        """Train every task's net one epoch; ``on_batch`` sees the nets' batches as one epoch's progress."""
+        """Train every task's net not stopped early one epoch; ``on_batch`` sees their batches as one epoch's progress."""
         metrics: dict[str, float] = {}
-        count = len(self.trainers)
-        for index, name in enumerate(self.trainers):
+        training = [name for name, trainer in self.trainers.items() if not trainer.stopped]
+        count = len(training)
+        for index, name in enumerate(training):
 
             def progress(epoch: int, batch: int, losses: dict[str, torch.Tensor], offset: int = index) -> None:
                 on_batch(epoch, (offset * self.batches + batch) // count, losses)
@@ -97,8 +106,13 @@ class SingleTaskTrainers:
         return {k: v for trainer in self.trainers.values() for k, v in trainer.best_val_metrics().items()}
 
     def selection_metrics(self) -> dict[str, float]:
-        """``best_epoch`` (the latest) and each task's own ``best_epoch/<task>``."""
-        return {"best_epoch": self.best_epoch, **{f"best_epoch/{n}": t.best_epoch for n, t in self.trainers.items()}}
+        """``best_epoch`` (the latest) and each task's own ``best_epoch/<task>``; with early stopping also
+        ``stopped_epoch`` (the latest) and ``stopped_epoch/<task>``."""
+        values = {"best_epoch": self.best_epoch, **{f"best_epoch/{n}": t.best_epoch for n, t in self.trainers.items()}}
+        if self.config.patience:
+            values["stopped_epoch"] = self.epoch
+            values.update({f"stopped_epoch/{n}": t.epoch for n, t in self.trainers.items()})
+        return values
 
     def test(self) -> dict[str, float]:
         """Each task's test metrics from its own net's best-val state."""

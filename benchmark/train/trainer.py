@@ -1,7 +1,15 @@
 """One training loop for every strategy: train, validate each epoch, test the best-val model.
 
 Model selection uses val only: the chosen epoch minimises the mean over tasks of
-val_loss_t(epoch) / val_loss_t(epoch 1), a scale-free joint score.  Test is touched once, at the end.
+val_loss_t(epoch) / val_loss_t(epoch 1), a scale-free joint score; early stopping watches the same score
+(`benchmark.train.early_stopping`).  Test is touched once, at the end.
+
+With ``accumulate`` = N one optimizer step takes N batches ("micro-batches"; effective batch N x
+batch_size): the strategy's backward runs on each one alone (a gradient-manipulating strategy acts per
+micro-batch), each micro-batch's gradients are held aside, and the step gets their mean weighted by
+micro-batch size (1/N each for full ones; an epoch's last step may take fewer).  Every micro-batch of a
+step sees that step's ``StepContext.step``; ``after_step`` runs once per optimizer step.  Then the net's
+gradient norm is clipped to ``clip_grad_norm`` (if set) and the optimizer steps.
 """
 
 from __future__ import annotations
@@ -17,23 +25,12 @@ import torch
 
 from benchmark.api.problem import ProblemData, Split, TaskSpec
 from benchmark.api.strategy import StepContext, Strategy
+from benchmark.train.config import TrainConfig
 from benchmark.train.diagnostics import GradientDiagnostics
+from benchmark.train.early_stopping import EarlyStopping
 from benchmark.train.metrics import task_loss, task_metrics
 from benchmark.train.model import MimoNet, ModelConfig
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The optimisation settings of one run."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "cpu"
-    eval_batch_size: int = 64  # small enough that a conv net's activations stay in cache (BENCHMARKS.md)
-    diagnostics: bool = False  # log task-gradient norms and cosines at the last shared layer
+from benchmark.train.optimization import HeldGradients, build_optimizer
 
 
 class RunFailed(Exception):
@@ -130,13 +127,9 @@ class Trainer:
         # channels-last conv weights: the same math, faster on CPU (BENCHMARKS.md, "harness overhead")
         self.model = MimoNet(data.inputs, self.tasks, model_config).to(self.device, memory_format=torch.channels_last)
         self.strategy = make_strategy(self.tasks).to(self.device)
-        self.optimizer = torch.optim.Adam(
-            [
-                {"params": self.model.parameters(), "weight_decay": config.weight_decay},
-                *self.strategy.parameter_groups(config.lr),
-            ],
-            lr=config.lr,
-        )
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.strategy, config)
+        self.held = HeldGradients([p for group in self.optimizer.param_groups for p in group["params"]])
+        self.stopping = EarlyStopping(config.patience, config.min_delta)
         self.train_split, self.val_split, self.test_split = (
             to_device(split, self.device) for split in (data.train, data.val, data.test)
         )
@@ -150,13 +143,35 @@ class Trainer:
 
     def step(self, batch: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on ``batch``; returns the task losses and effective weights (detached)."""
+        return self.update([batch])[0]
+
+    def update(self, batches: Sequence[Split]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One optimizer step over ``batches`` (micro-batches, see the module docstring); each one's task
+        losses and effective weights (detached)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        results = []
+        samples = sum(len(batch) for batch in batches)
+        for batch in batches:
+            results.append(self._backward(batch))
+            if len(batches) > 1:
+                self.held.hold(len(batch) / samples)
+        if len(batches) > 1:
+            self.held.restore()
+        if self.config.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.optimizer.step()
+        self.strategy.after_step()
+        self.step_count += 1
+        return results
+
+    def _backward(self, batch: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """The strategy's backward on one (micro-)batch; its task losses and effective weights (detached)."""
         outputs, representation = self.model.forward_with_representation(batch.inputs)
         losses = {t.name: task_loss(t, outputs[t.name], batch.targets[t.name]) for t in self.tasks}
         loss_vector = torch.stack([losses[n].detach() for n in self.names])
         if not torch.isfinite(loss_vector).all():
             bad = [n for n, v in zip(self.names, loss_vector.tolist(), strict=True) if not math.isfinite(v)]
             raise RunFailed(f"non-finite loss for task(s) {', '.join(bad)}", self.step_count)
-        self.optimizer.zero_grad(set_to_none=True)
         context = StepContext(
             losses,
             self.shared_parameters,
@@ -174,9 +189,6 @@ class Trainer:
         if not torch.isfinite(weight_vector).all():
             bad = [n for n, v in zip(self.names, weight_vector.tolist(), strict=True) if not math.isfinite(v)]
             raise RunFailed(f"the strategy's weight diverged for task(s) {', '.join(bad)}", self.step_count)
-        self.optimizer.step()
-        self.strategy.after_step()
-        self.step_count += 1
         return loss_vector, weight_vector
 
     def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
@@ -187,15 +199,18 @@ class Trainer:
         zeros = torch.zeros(len(self.tasks), device=self.device)
         totals = _EpochTotals(zeros.clone(), zeros.clone(), names=self.names)
         order = torch.randperm(len(self.train_split), generator=self.batch_order).to(self.device)
-        for batch_index, start in enumerate(range(0, len(order), self.config.batch_size)):
-            loss_vector, weight_vector = self.step(
-                self.train_split.subset(order[start : start + self.config.batch_size])
-            )
-            totals.add(loss_vector, weight_vector)
-            if on_batch:
-                on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
+        size, starts = self.config.batch_size, range(0, len(order), self.config.batch_size)
+        for first in range(0, len(starts), self.config.accumulate):
+            batches = [
+                self.train_split.subset(order[s : s + size]) for s in starts[first : first + self.config.accumulate]
+            ]
+            for batch_index, (loss_vector, weight_vector) in enumerate(self.update(batches), first):
+                totals.add(loss_vector, weight_vector)
+                if on_batch:
+                    on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
 
-        metrics = totals.means()
+        metrics = {**totals.means(), "optimizer/lr": self.optimizer.param_groups[0]["lr"]}
+        self.scheduler.step()
         if self.gradients is not None:
             metrics.update(self.gradients.means())
         val = evaluate(self.model, self.val_split, self.tasks, "val", self.config.eval_batch_size)
@@ -203,6 +218,7 @@ class Trainer:
         metrics.update({f"strategy/{key}": value for key, value in self.strategy.epoch_metrics().items()})
         self.first_val = self.first_val or val
         score = selection_score(val, self.first_val, self.tasks)
+        self.stopping.update(self.epoch, score)
         self.strategy.end_epoch(self.epoch, {n: metrics[f"train/{n}/loss"] for n in self.names}, val)
         if score < self.best_score:  # after end_epoch: the strategy's state as this epoch leaves it
             self.best_score, self.best_epoch = score, self.epoch
@@ -215,6 +231,8 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "early_stopping": self.stopping.state_dict(),
             "strategy": self.strategy.state_dict(),
             "batch_order": self.batch_order.get_state(),
             "strategy_generator": self.strategy_generator.get_state(),
@@ -232,6 +250,9 @@ class Trainer:
         """Continue from a `state_dict` taken by an earlier process."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:  # checkpoints written before schedules existed
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.stopping.load_state_dict(state["early_stopping"])
         self.strategy.load_state_dict(state["strategy"])
         self.batch_order.set_state(state["batch_order"])
         if "strategy_generator" in state:  # checkpoints written before it existed
@@ -253,9 +274,15 @@ class Trainer:
         """The ``val/...`` metrics of the best-val epoch."""
         return {k: v for k, v in self.history[self.best_epoch - 1].items() if k.startswith("val/")}
 
+    @property
+    def stopped(self) -> bool:
+        """Whether early stopping has ended training (before ``epochs``)."""
+        return self.stopping.stopped
+
     def selection_metrics(self) -> dict[str, float]:
-        """How the model was selected, logged with the test metrics: the best-val epoch."""
-        return {"best_epoch": self.best_epoch}
+        """How the model was selected, logged with the test metrics: the best-val epoch, and with early
+        stopping on, ``stopped_epoch`` (the last epoch trained; ``epochs`` if patience never ran out)."""
+        return {"best_epoch": self.best_epoch, **({"stopped_epoch": self.epoch} if self.config.patience else {})}
 
     @property
     def best_strategy_state(self) -> dict[str, torch.Tensor]:

@@ -48,6 +48,50 @@ def test_run_key_is_that_of_the_resolved_configuration():
         )
 
 
+DEFAULT_TRAINING = {
+    "optimizer": {
+        "name": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup_epochs": 0,
+        "clip_grad_norm": 0.0,
+        "head_lr": {},
+    },
+    "accumulate": 1,
+    "early_stopping": {"patience": 0, "min_delta": 0.0},
+}
+TRAINING_CHANGES = [
+    {"optimizer": {"name": "adamw"}},
+    {"optimizer": {"name": "sgd"}},
+    {"optimizer": {"name": "sgd", "momentum": 0.9}},
+    {"optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True}},
+    {"optimizer": {"schedule": "cosine"}},
+    {"optimizer": {"schedule": "step", "step_size": 2}},
+    {"optimizer": {"schedule": "step", "step_size": 2, "gamma": 0.5}},
+    {"optimizer": {"warmup_epochs": 1}},
+    {"optimizer": {"clip_grad_norm": 1.0}},
+    {"optimizer": {"head_lr": {"price": 1e-4}}},
+    {"optimizer": {"trunk_lr": 1e-4}},
+    {"accumulate": 2},
+    {"early_stopping": {"patience": 2}},
+    {"early_stopping": {"patience": 2, "min_delta": 0.01}},
+]
+
+
+def test_training_options_are_part_of_the_key_and_their_defaults_are_the_unset_key():
+    def key(**values) -> str:
+        suite = parse_suite(
+            {"name": "k", **TINY, "epochs": 3, **values, "strategies": [{"name": "sum"}]}, Path("k.toml")
+        )
+        return expand(suite)[0].run_key
+
+    terse = key()
+    assert key(**DEFAULT_TRAINING) == terse  # every default spelled out: the same run
+    changed = [key(**change) for change in TRAINING_CHANGES]
+    assert terse not in changed and len(set(changed)) == len(changed)
+
+
 def test_device_and_thread_count_change_the_key():
     suite = parse_suite({"name": "k", **TINY, "strategies": [{"name": "sum"}]}, Path("k.toml"))
     keys = {expand(suite, "cpu", 1)[0].run_key, expand(suite, "cpu", 2)[0].run_key, expand(suite, "cuda", 1)[0].run_key}

@@ -190,6 +190,11 @@ def write_suite(directory: Path, text: str) -> Path:
 
 @pytest.mark.parametrize(("case", "text", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_bad_suite_exits_2_with_one_clear_line(case, text, expected, tmp_path, capsys):
+    assert_one_clear_line(text, expected, tmp_path, capsys)
+
+
+def assert_one_clear_line(text: str, expected: list[str], tmp_path: Path, capsys) -> None:
+    """`mimo-bench run` of a suite with ``text``: status 2, one line with every ``expected`` fragment, no store."""
     suite = write_suite(tmp_path, text)
     store = tmp_path / "store" / "mlflow.db"
     status = main(["run", str(suite), "--tracking-uri", f"sqlite:///{store}", "--no-progress"])
@@ -251,7 +256,16 @@ def test_missing_file_names_it(tmp_path, capsys):
 def test_valid_suite_resolves_defaults(tmp_path):
     suite = load_suite(write_suite(tmp_path, VALID))
     assert [s.label for s in suite.strategies] == ["sum", "static"]
-    assert suite.optimizer == {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}
+    assert suite.optimizer == {
+        "name": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup_epochs": 0,
+        "clip_grad_norm": 0.0,
+        "head_lr": {},
+    }
+    assert suite.accumulate == 1 and suite.early_stopping == {"patience": 0, "min_delta": 0.0}
     assert suite.tracking_uri == "sqlite:///mlruns/mlflow.db"
     assert suite.resolved()["strategies"][1]["weights"] == {"label": 1.0, "price": 0.5}
 
@@ -261,9 +275,19 @@ def test_same_strategy_twice_gets_distinct_labels(tmp_path):
     assert [s.label for s in load_suite(write_suite(tmp_path, text)).strategies] == ["sum", "static", "static-2"]
 
 
-def test_bad_suite_in_a_real_process_has_no_traceback_and_skips_torch(tmp_path):
+@pytest.mark.parametrize(
+    "text",
+    [
+        VALID.replace("epochs = 1", "epochs = -1"),
+        VALID + '[optimizer]\nname = "sgd"\nnesterov = true\n',
+        VALID + "[early_stopping]\npatience = -2\n",
+        VALID.replace("seeds = [0]", "seeds = [0]\naccumulate = 0"),
+    ],
+    ids=["epochs", "optimizer", "early stopping", "accumulate"],
+)
+def test_bad_suite_in_a_real_process_has_no_traceback_and_skips_torch(tmp_path, text):
     """The error path of the installed command: status 2, no traceback, torch not even imported."""
-    suite = write_suite(tmp_path, VALID.replace("epochs = 1", "epochs = -1"))
+    suite = write_suite(tmp_path, text)
     probe = "import sys; from benchmark.cli import main; rc = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(rc)"
     result = subprocess.run([sys.executable, "-c", probe, "run", str(suite)], capture_output=True, text=True)
     assert result.returncode == 2
