@@ -12,7 +12,8 @@ from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
 from benchmark.api.registry import STRATEGIES, baseline_strategy
 from benchmark.suite.schema import Suite
-from benchmark.suite.search import OPTIMIZER_LR, NarrowedTrial
+from benchmark.suite.optimizer_space import sample_optimizer
+from benchmark.suite.search import NarrowedTrial
 from benchmark.suite.toml import to_toml
 
 
@@ -26,9 +27,9 @@ def export_suite(
 ) -> None:
     """Write the winner of ``label``'s study (and the sum baseline, with no strategy parameters) as a suite.
 
-    The winner's options are those its search space builds from the best trial; the network's lr is
-    the trial's ``optimizer.lr`` with ``search_lr = true``, else the suite's.  Everything else is the
-    searched suite's, which stays as it was.
+    The winner's options are those its search space builds from the best trial; the ``[optimizer]``
+    takes the trial's ``optimizer.<key>`` values (``optimizer_space``, ``search_lr``), the rest as the
+    suite's.  Everything else is the searched suite's, which stays as it was.
     """
     if not best:
         raise MimoBenchError(f"study {study_name} has no complete trial to export")
@@ -40,8 +41,9 @@ def export_suite(
     resolved.pop("search", None)
     resolved["name"] = f"{suite.name}-best"
     resolved["seeds"] = sorted({*suite.seeds, 0, 1, 2})
-    if OPTIMIZER_LR in best[0].params:
-        resolved["optimizer"]["lr"] = best[0].params[OPTIMIZER_LR]
+    resolved["optimizer"] = sample_optimizer(
+        trial, suite.path, suite.optimizer, suite.search.optimizer_space, suite.epochs
+    )
     resolved["strategies"] = [{"name": baseline_strategy()}, {"name": entry.name, "label": f"{label}-best", **params}]
     header = f"# exported by mimo-bench search from study {study_name}, trial {best[0].number}\n"
     path.write_text(header + to_toml(resolved))

@@ -20,7 +20,8 @@ from benchmark.run.records import StopRun, run_tags
 from benchmark.run.runner import SuiteRunner
 from benchmark.suite.plan import RunSpec, expand
 from benchmark.suite.schema import StrategyEntry
-from benchmark.suite.search import LR_RANGE, OPTIMIZER_LR, NarrowedTrial, SearchConfig
+from benchmark.suite.optimizer_space import sample_optimizer
+from benchmark.suite.search import NarrowedTrial, SearchConfig
 from benchmark.tracking.claims import Claim, owner_id
 from benchmark.tracking.filters import best_epoch_for
 
@@ -90,9 +91,7 @@ class TrialObjective:
             **entry.params,
             **self.cls.search_space(NarrowedTrial(trial, search.space.get(entry.label, {})), scoring.tasks),
         }
-        optimizer = dict(suite.optimizer)
-        if search.search_lr:
-            optimizer["lr"] = trial.suggest_float(OPTIMIZER_LR, *LR_RANGE, log=True)
+        optimizer = sample_optimizer(trial, suite.path, suite.optimizer, search.optimizer_space, suite.epochs)
         definition = {
             **self.base.definition,
             "optimizer": optimizer,
@@ -111,7 +110,7 @@ class TrialObjective:
         run_params = {
             "trial": trial.number,
             **{f"strategy.{k}": v for k, v in params.items()},
-            "optimizer.lr": optimizer["lr"],
+            **{f"optimizer.{k}": v for k, v in optimizer.items()},
         }
         log = self.runner.tracker.start_run(
             self.experiment_id, f"{entry.label}/trial-{trial.number}", tags, run_params, self.parent_run_id

@@ -131,6 +131,7 @@ class StudyRunner:
                     "trials": self.search.trials,
                     "space": json.dumps(self.search.space.get(label, {})),
                     "search_lr": self.search.search_lr,
+                    "optimizer_space": json.dumps(self.search.optimizer_space),
                 },
             )
         if not locked:

@@ -160,7 +160,8 @@ def parse_suite(
                 f"checking it needs the plugin {plugins.unimported[0]} imported; pass --allow-plugins", "search"
             )
         classes = {e.label: STRATEGIES.get(e.name) for e in strategies if not e.error}
-        search = parse_search(path, top.get("search", dict, {}, "a table"), list(classes), classes, tasks)
+        table = top.get("search", dict, {}, "a table")
+        search = parse_search(path, table, list(classes), classes, tasks, optimizer, epochs)
     top.check_no_rest(TOP_LEVEL)
     return Suite(
         path,

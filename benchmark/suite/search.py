@@ -2,8 +2,8 @@
 
 A strategy's space is what its ``search_space(trial, tasks)`` asks of the trial; a suite may narrow
 any of those parameters (``[search.space.<label>] alpha = [0.5, 2.0]``, or a list of choices).
-Optuna stores them namespaced (``strategy.alpha``; the network's lr is ``optimizer.lr``), so a
-strategy's own ``lr`` never shares a name with the network's.
+Optuna stores them namespaced (``strategy.alpha``; the training options of ``optimizer_space`` and
+``search_lr`` are ``optimizer.<key>``), so a strategy's own ``lr`` never shares a name with the network's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.api.errors import MimoBenchError, did_you_mean
+from benchmark.suite.optimizer_space import parse_optimizer_space
 from benchmark.suite.table import Table
 
 if TYPE_CHECKING:
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("auto", "tpe", "random", "nsga2")
 PRUNERS = ("none", "median", "halving")
-LR_RANGE = (1e-4, 1e-2)
-OPTIMIZER_LR = "optimizer.lr"  # the Optuna name of the network's lr (``search_lr = true``)
+OPTIMIZER_LR = "optimizer.lr"  # the Optuna name of the network's lr
 STRATEGY_PREFIX = "strategy."  # Optuna names of a strategy's own parameters
 FAILED_PER_TRIAL = 2  # default max_failed: this many times the budget
 SPACE_PROBES = 40  # random trials used to discover a space's parameters (spaces can be conditional)
@@ -40,6 +40,7 @@ class SearchConfig:
     search_lr: bool
     max_failed: int  # failed trials after which a process stops its study
     space: dict[str, dict[str, list]] = field(default_factory=dict)  # label -> parameter -> bounds or choices
+    optimizer_space: dict[str, list] = field(default_factory=dict)  # training option -> bounds or choices
 
     @property
     def multi_objective(self) -> bool:
@@ -115,9 +116,16 @@ def check_narrowing(where: str, label: str, cls: type, tasks: Sequence[TaskSpec]
 
 
 def parse_search(
-    path: Path, table: Any, labels: Sequence[str], classes: dict[str, type], tasks: Sequence[TaskSpec]
+    path: Path,
+    table: Any,
+    labels: Sequence[str],
+    classes: dict[str, type],
+    tasks: Sequence[TaskSpec],
+    optimizer: dict[str, Any],
+    epochs: int,
 ) -> SearchConfig:
-    """Validate the ``[search]`` table of a suite (``classes``: label -> strategy class)."""
+    """Validate the ``[search]`` table of a suite (``classes``: label -> strategy class; ``optimizer``: the
+    suite's resolved ``[optimizer]``, which ``optimizer_space`` varies)."""
     search = Table(path, "search", table)
     chosen = search.get("strategies", list, list(labels), "an array of strategy labels")
     for label in chosen:
@@ -153,5 +161,10 @@ def parse_search(
         narrowing = space_table.get(label, dict, {}, "a table: parameter = [low, high] or [choices]")
         check_narrowing(f"{path}: search", label, classes[label], tasks, narrowing)
         space[label] = narrowing
-    search.check_no_rest(["strategies", "trials", "objective", "sampler", "pruner", "search_lr", "max_failed", "space"])
-    return SearchConfig(tuple(chosen), trials, objective, sampler, pruner, search_lr, max_failed, space)
+    optimizer_table = search.get("optimizer_space", dict, {}, "a table: option = [low, high] or [choices]")
+    optimizer_space = parse_optimizer_space(path, optimizer_table, search_lr, optimizer, epochs)
+    keys = ["strategies", "trials", "objective", "sampler", "pruner", "search_lr", "max_failed", "space"]
+    search.check_no_rest([*keys, "optimizer_space"])
+    return SearchConfig(
+        tuple(chosen), trials, objective, sampler, pruner, search_lr, max_failed, space, optimizer_space
+    )

@@ -25,24 +25,33 @@ pytestmark = pytest.mark.slow
 ONE_METRIC = {"objective": "val/label/accuracy", "pruner": "none"}
 
 
-@pytest.mark.parametrize("search_lr", [True, False])
-def test_exported_suite_rebuilds_every_value_from_the_best_trial(search_lr, tmp_path, tracking_uri):
+@pytest.mark.parametrize(
+    ("sampled", "optimizer_names"),
+    [
+        ({"search_lr": True}, {"optimizer.lr"}),
+        ({"search_lr": False}, set()),
+        (
+            {"optimizer_space": {"schedule": ["constant", "cosine"], "weight_decay": [0.0, 0.01]}},
+            {"optimizer.schedule", "optimizer.weight_decay"},
+        ),
+    ],
+)
+def test_exported_suite_rebuilds_every_value_from_the_best_trial(sampled, optimizer_names, tmp_path, tracking_uri):
     storage = f"journal:{tmp_path / 'studies.journal'}"
-    search = {"strategies": ["gradnorm"], "trials": 2, "search_lr": search_lr, **ONE_METRIC}
+    search = {"strategies": ["gradnorm"], "trials": 2, **sampled, **ONE_METRIC}
     suite = load_suite(write_suite(tmp_path, tracking_uri, search, epochs=1))
     frozen = copy.deepcopy(suite.resolved())
     runner = StudyRunner(suite, storage, show_progress=False)
     (result,) = runner.run()
     best = result.best[0].params
-    expected_names = {"strategy.alpha", "strategy.lr"} | ({"optimizer.lr"} if search_lr else set())
-    assert set(best) == expected_names  # the strategy's lr and the network's never share a name
+    assert set(best) == {"strategy.alpha", "strategy.lr"} | optimizer_names  # strategy and network never share a name
+    drawn = {name.removeprefix("optimizer."): best[name] for name in optimizer_names}
 
     exported = tmp_path / "best.toml"
     runner.export_suite(result, exported)
     assert suite.resolved() == frozen, "exporting changed the searched suite"
     written = tomllib.loads(exported.read_text())
-    lr = best["optimizer.lr"] if search_lr else frozen["optimizer"]["lr"]
-    assert written["optimizer"] == {**frozen["optimizer"], "lr": lr}
+    assert written["optimizer"] == {**frozen["optimizer"], **drawn}
     sum_entry, winner = written["strategies"]
     assert sum_entry == {"name": "sum"}  # the baseline gets no strategy parameter
     assert winner == {
@@ -63,12 +72,13 @@ def test_exported_suite_rebuilds_every_value_from_the_best_trial(search_lr, tmp_
     for run in trial_runs(client, "search", "search/gradnorm"):
         params, trial = run.data.params, trials[int(run.data.tags["trial"])]
         assert float(params["strategy.lr"]) == pytest.approx(trial.params["strategy.lr"])
-        assert float(params["optimizer.lr"]) == pytest.approx(
-            trial.params.get("optimizer.lr", frozen["optimizer"]["lr"])
-        )
+        for key in ("lr", "schedule", "weight_decay"):  # what the trial trained with, as it drew it
+            want = trial.params.get(f"optimizer.{key}", frozen["optimizer"][key])
+            assert params[f"optimizer.{key}"] == str(want) or float(params[f"optimizer.{key}"]) == pytest.approx(want)
     (study,) = client.search_runs([run.info.experiment_id], "tags.kind = 'study'")
-    logged = {k: float(v) for k, v in study.data.params.items() if k.startswith("best.")}
-    assert logged == pytest.approx({**{f"best.{k}": v for k, v in best.items()}, "best.value": result.best[0].value})
+    logged = {k: v for k, v in study.data.params.items() if k.startswith("best.")}
+    assert float(logged.pop("best.value")) == pytest.approx(result.best[0].value)
+    assert logged == {f"best.{k}": str(v) for k, v in best.items()}
 
 
 def test_a_study_whose_trials_keep_failing_stops_at_max_failed(tmp_path, tracking_uri):

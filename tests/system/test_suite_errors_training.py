@@ -68,6 +68,36 @@ CASES = [
         ["early_stopping.patients: unknown key", "did you mean 'patience'"],
     ),
     ("min delta alone", VALID + "[early_stopping]\nmin_delta = 0.01\n", ["early_stopping.min_delta", "needs patience"]),
+    (
+        "unsearchable training option",
+        VALID + "[search]\noptimizer_space = { nesterov = [true] }\n",
+        ["search.optimizer_space.nesterov", "not searchable", "searchable: lr, weight_decay"],
+    ),
+    (
+        "lr range reaching zero",
+        VALID + "[search]\noptimizer_space = { lr = [0.0, 0.1] }\n",
+        ["search.optimizer_space.lr", "log scale: low must be > 0"],
+    ),
+    (
+        "reversed range",
+        VALID + "[search]\noptimizer_space = { weight_decay = [0.1, 0.0] }\n",
+        ["search.optimizer_space.weight_decay", "low <= high"],
+    ),
+    (
+        "a corner that is no optimizer",
+        VALID + '[search]\noptimizer_space = { name = ["adam", "sgd"], momentum = [0.0, 0.9] }\n',
+        ["search.optimizer_space: at", "name = 'adam'", 'optimizer.momentum: applies to name = "sgd" only'],
+    ),
+    (
+        "warmup as long as the run",
+        VALID + "[search]\noptimizer_space = { warmup_epochs = [0, 1] }\n",
+        ["search.optimizer_space: at warmup_epochs = 1", "optimizer.warmup_epochs", "[0, 0]"],
+    ),
+    (
+        "lr searched twice",
+        VALID + "[search]\nsearch_lr = true\noptimizer_space = { lr = [1e-4, 1e-3] }\n",
+        ["search.optimizer_space.lr", "keep one of the two"],
+    ),
 ]
 
 
