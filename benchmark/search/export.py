@@ -11,8 +11,8 @@ import optuna
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
 from benchmark.api.registry import STRATEGIES, baseline_strategy
-from benchmark.suite.schema import Suite
 from benchmark.suite.optimizer_space import sample_optimizer
+from benchmark.suite.schema import Suite
 from benchmark.suite.search import NarrowedTrial
 from benchmark.suite.toml import to_toml
 

@@ -18,9 +18,9 @@ from benchmark.api.registry import STRATEGIES
 from benchmark.run.progress import SuiteProgress
 from benchmark.run.records import StopRun, run_tags
 from benchmark.run.runner import SuiteRunner
+from benchmark.suite.optimizer_space import sample_optimizer
 from benchmark.suite.plan import RunSpec, expand
 from benchmark.suite.schema import StrategyEntry
-from benchmark.suite.optimizer_space import sample_optimizer
 from benchmark.suite.search import NarrowedTrial, SearchConfig
 from benchmark.tracking.claims import Claim, owner_id
 from benchmark.tracking.filters import best_epoch_for
