@@ -181,6 +181,7 @@ class Trainer:
 
     def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
         """Train one epoch, validate, keep the best-val state; returns the epoch's metrics."""
+        initial = self.initial_losses() if self.step_count == 0 else {}
         self.epoch += 1
         if self.gradients is not None:
             self.gradients.reset()
@@ -195,7 +196,7 @@ class Trainer:
             if on_batch:
                 on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
 
-        metrics = totals.means()
+        metrics = {**totals.means(), **initial}
         if self.gradients is not None:
             metrics.update(self.gradients.means())
         val = evaluate(self.model, self.val_split, self.tasks, "val", self.config.eval_batch_size)
@@ -209,6 +210,14 @@ class Trainer:
             self.best_state = copy.deepcopy({"model": self.model.state_dict(), "strategy": self.strategy.state_dict()})
         self.history.append(metrics)
         return metrics
+
+    def initial_losses(self) -> dict[str, float]:
+        """L_t(0) as ``train/<task>/initial_loss``: each task's loss of the net as initialised, over the whole train
+        split (eval mode, no autograd; the RNG streams are untouched), in the first epoch's metrics, so it is logged
+        once per run and sum_t L_t(e) / L_t(0), GradNorm's loss ratio, can be read for any run.  ``train/<task>/loss``
+        is instead the mean over an epoch's batches, taken in train mode as the net learns."""
+        values = evaluate(self.model, self.train_split, self.tasks, "train", self.config.eval_batch_size)
+        return {f"train/{t.name}/initial_loss": values[f"train/{t.name}/loss"] for t in self.tasks}
 
     def state_dict(self) -> dict[str, object]:
         """Everything needed to continue this run exactly where it stands (after an epoch)."""
