@@ -45,13 +45,25 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One output of the net: what it predicts, its loss and its metrics."""
+    """One output of the net: what it predicts, its loss and its metrics.
+
+    A regression target is ``dim`` numbers per sample: targets of shape (samples,) for ``dim=1`` (the head's
+    output is squeezed to match), (samples, dim) otherwise; the MSE loss and the MSE/MAE metrics average over
+    every coordinate of every sample.
+    """
 
     name: str
     kind: TaskKind
     num_classes: int | None = None
     labels: tuple[str, ...] | None = None  # class index -> label, saved with checkpoints
     output_scale: float = 1.0  # regression: the head's output is multiplied by this (the target's scale)
+    dim: int = 1  # regression: the target's dimension (classification: always 1)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dim, int) or self.dim < 1 or (self.kind == "classification" and self.dim != 1):
+            raise ValueError(
+                f"task {self.name!r}: dim must be an integer >= 1 (1 for classification), got {self.dim!r}"
+            )
 
     @property
     def loss(self) -> str:

@@ -42,6 +42,7 @@ FIGURES = {
     "pareto.png": "Pareto fronts per pair of tasks",
     "weights.png": "Loss weight trajectories",
     "learning_curves.png": "Validation learning curves",
+    "loss_ratios.png": "Train loss ratios L(e) / L(0)",
     "gradients.png": "Gradient diagnostics",
 }
 
@@ -125,6 +126,7 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
         "learning_curves.png": report_plots.learning_curves(
             history, counted, source.primary, folder / "learning_curves.png"
         ),
+        "loss_ratios.png": report_plots.loss_ratios(history, counted, source.tasks, folder / "loss_ratios.png"),
         "gradients.png": report_plots.gradient_diagnostics(history, counted, source.tasks, folder / "gradients.png"),
     }
     images = [folder / name for name, done in drawn.items() if done]

@@ -189,8 +189,9 @@ def histories(tracker: Tracker, run_ids: list[str], keys: list[str]) -> pd.DataF
 
 
 def history_keys(runs: pd.DataFrame, tasks: list[str], primary: list[TaskMetric]) -> list[str]:
-    """The per-epoch metrics the plots need: weights, val primary metrics, gradient diagnostics."""
+    """The per-epoch metrics the plots need: weights, val primary metrics, train losses, gradient diagnostics."""
     keys = [f"weight/{t}" for t in tasks] + [m.key("val") for m in primary]
+    keys += [f"train/{t}/{loss}" for t in tasks for loss in ("loss", "initial_loss")]
     keys += [f"grad/norm/{t}" for t in tasks]
     keys += [f"grad/cosine/{a}-{b}" for i, a in enumerate(tasks) for b in tasks[i + 1 :]]
     keys += [f"grad/cosine/{b}-{a}" for i, a in enumerate(tasks) for b in tasks[i + 1 :]]

@@ -116,6 +116,37 @@ def weight_trajectories(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[s
     return _save(figure, path)
 
 
+def loss_ratios(history: pd.DataFrame, runs: pd.DataFrame, tasks: list[str], path: Path) -> bool:
+    """GradNorm's figure of merit: per task L_t(e) / L_t(0) and their sum over tasks, per epoch (mean over seeds);
+    L_t(e) is the epoch's mean train loss, L_t(0) the initial net's on the train split."""
+    initial = history[history["key"].str.endswith("/initial_loss")]
+    if initial.empty:
+        return False
+    start = {(row.run_id, row.key.split("/")[1]): row.value for row in initial.itertuples()}
+    losses = history[history["key"].isin([f"train/{t}/loss" for t in tasks])].copy()
+    losses["task"] = losses["key"].str.split("/").str[1]
+    losses["ratio"] = losses["value"] / [
+        max(start.get(pair, float("nan")), 1e-12) for pair in zip(losses["run_id"], losses["task"], strict=True)
+    ]
+    losses = losses.merge(runs[["run_id", "label"]], on="run_id")
+    colors = _colors(list(dict.fromkeys(runs["label"])))
+    panels = [*tasks, "sum over tasks"]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, layout="constrained")
+    summed = losses.groupby(["label", "run_id", "step"], sort=False)["ratio"].sum().reset_index()
+    for axis, panel in zip(axes[0], panels, strict=True):
+        chosen = summed if panel == "sum over tasks" else losses[losses["task"] == panel]
+        for label, group in chosen.groupby("label", sort=False):
+            curve = group.groupby("step")["ratio"].mean()
+            start_value = len(tasks) if panel == "sum over tasks" else 1.0
+            axis.plot([0, *curve.index], [start_value, *curve.to_numpy()], color=colors[label], label=label)
+        axis.set_title(panel if panel == "sum over tasks" else f"{panel}: L(e) / L(0)")
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("Train loss relative to the initial net's, L_t(e) / L_t(0) (mean over seeds; epoch 0 = 1)")
+    return _save(figure, path)
+
+
 def learning_curves(history: pd.DataFrame, runs: pd.DataFrame, primary: list[TaskMetric], path: Path) -> bool:
     """One panel per task: each strategy's val primary metric per epoch (mean over seeds)."""
     if history[history["key"].str.startswith("val/")].empty:

@@ -11,14 +11,16 @@ from benchmark.api.problem import TaskSpec
 
 
 def task_loss(task: TaskSpec, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The task's training loss: cross-entropy for classification, MSE for regression."""
+    """The task's training loss: cross-entropy for classification, MSE for regression (the mean over every
+    coordinate of a vector target)."""
     if task.kind == "classification":
         return F.cross_entropy(output, target)
     return F.mse_loss(output, target)
 
 
 def task_metrics(task: TaskSpec, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The task's metrics (see `TaskSpec.metrics`) plus its loss, as 0-d tensors."""
+    """The task's metrics (see `TaskSpec.metrics`) plus its loss, as 0-d tensors; a vector target's MSE and MAE
+    average over all its coordinates."""
     values = {"loss": task_loss(task, output, target)}
     if task.kind == "classification":
         values["accuracy"] = multiclass_accuracy(output, target, num_classes=task.num_classes, average="micro")

@@ -96,18 +96,21 @@ ENCODERS = {"image": ImageEncoder, "sequence": SequenceEncoder, "vector": Vector
 class TaskHead(nn.Module):
     def __init__(self, task: TaskSpec, in_features: int, config: ModelConfig):
         super().__init__()
-        out_features = task.num_classes if task.kind == "classification" else 1
+        out_features = task.num_classes if task.kind == "classification" else task.dim
         hidden = [config.head_hidden] if config.head_hidden else []
         self.net = nn.Sequential(
             *_mlp([in_features, *hidden], config.dropout),
             nn.Linear(hidden[-1] if hidden else in_features, out_features),
         )
         self.regression = task.kind == "regression"
+        self.scalar = self.regression and task.dim == 1  # (batch,) outputs, as scalar targets are stored
         self.output_scale = task.output_scale
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         out = self.net(features)
-        return out.squeeze(-1) * self.output_scale if self.regression else out
+        if not self.regression:
+            return out
+        return (out.squeeze(-1) if self.scalar else out) * self.output_scale
 
 
 class MimoNet(nn.Module):

@@ -28,7 +28,8 @@ from benchmark.api.strategy import StepContext, Strategy
 from benchmark.train.config import TrainConfig
 from benchmark.train.diagnostics import GradientDiagnostics
 from benchmark.train.early_stopping import EarlyStopping
-from benchmark.train.metrics import task_loss, task_metrics
+from benchmark.train.evaluation import evaluate, selection_score
+from benchmark.train.metrics import task_loss
 from benchmark.train.model import MimoNet, ModelConfig
 from benchmark.train.optimization import HeldGradients, build_optimizer
 
@@ -62,28 +63,6 @@ def to_device(split: Split, device: torch.device) -> Split:
     return Split(
         {k: v.to(device) for k, v in split.inputs.items()}, {k: v.to(device) for k, v in split.targets.items()}
     )
-
-
-@torch.no_grad()
-def evaluate(model: MimoNet, split: Split, tasks: Sequence[TaskSpec], prefix: str, batch_size: int) -> dict[str, float]:
-    """Every task's metrics on a split as ``<prefix>/<task>/<metric>``, computed without autograd."""
-    model.eval()
-    outputs: dict[str, list[torch.Tensor]] = {task.name: [] for task in tasks}
-    for start in range(0, len(split), batch_size):
-        batch = {k: v[start : start + batch_size] for k, v in split.inputs.items()}
-        for name, output in model(batch).items():
-            outputs[name].append(output)
-    model.train()
-    values = {}
-    for task in tasks:
-        for metric, value in task_metrics(task, torch.cat(outputs[task.name]), split.targets[task.name]).items():
-            values[f"{prefix}/{task.name}/{metric}"] = float(value)
-    return values
-
-
-def selection_score(val: dict[str, float], first_val: dict[str, float], tasks: Sequence[TaskSpec]) -> float:
-    """Mean over tasks of val loss relative to its first-epoch value (lower is better)."""
-    return sum(val[f"val/{t.name}/loss"] / max(first_val[f"val/{t.name}/loss"], 1e-12) for t in tasks) / len(tasks)
 
 
 @dataclass
@@ -193,6 +172,7 @@ class Trainer:
 
     def train_epoch(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
         """Train one epoch, validate, keep the best-val state; returns the epoch's metrics."""
+        initial = self.initial_losses() if self.step_count == 0 else {}
         self.epoch += 1
         if self.gradients is not None:
             self.gradients.reset()
@@ -209,7 +189,7 @@ class Trainer:
                 if on_batch:
                     on_batch(self.epoch, batch_index, dict(zip(self.names, loss_vector, strict=True)))
 
-        metrics = {**totals.means(), "optimizer/lr": self.optimizer.param_groups[0]["lr"]}
+        metrics = {**totals.means(), **initial, "optimizer/lr": self.optimizer.param_groups[0]["lr"]}
         self.scheduler.step()
         if self.gradients is not None:
             metrics.update(self.gradients.means())
@@ -225,6 +205,14 @@ class Trainer:
             self.best_state = copy.deepcopy({"model": self.model.state_dict(), "strategy": self.strategy.state_dict()})
         self.history.append(metrics)
         return metrics
+
+    def initial_losses(self) -> dict[str, float]:
+        """L_t(0) as ``train/<task>/initial_loss``: each task's loss of the net as initialised, over the whole train
+        split (eval mode, no autograd; the RNG streams are untouched), in the first epoch's metrics, so it is logged
+        once per run and sum_t L_t(e) / L_t(0), GradNorm's loss ratio, can be read for any run.  ``train/<task>/loss``
+        is instead the mean over an epoch's batches, taken in train mode as the net learns."""
+        values = evaluate(self.model, self.train_split, self.tasks, "train", self.config.eval_batch_size)
+        return {f"train/{t.name}/initial_loss": values[f"train/{t.name}/loss"] for t in self.tasks}
 
     def state_dict(self) -> dict[str, object]:
         """Everything needed to continue this run exactly where it stands (after an epoch)."""

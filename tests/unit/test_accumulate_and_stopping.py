@@ -10,8 +10,9 @@ import torch
 from benchmark.api.problem import ProblemData
 from benchmark.api.registry import STRATEGIES
 from benchmark.train import trainer as trainer_module
+from benchmark.train.evaluation import selection_score
 from benchmark.train.single_task import SingleTaskTrainers
-from benchmark.train.trainer import TrainConfig, Trainer, selection_score
+from benchmark.train.trainer import TrainConfig, Trainer
 from tests.unit.small_net import INPUTS, TASKS
 from tests.unit.test_diagnostics import data, split
 from tests.unit.test_training_options import MODEL, trainer
