@@ -43,6 +43,7 @@ class DTP(LossWeighting):
     """
 
     name = "dtp"
+    step_cost_target = 1.05
 
     def __init__(
         self,

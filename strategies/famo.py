@@ -43,6 +43,7 @@ class FAMO(LossWeighting):
     """
 
     name = "famo"
+    step_cost_target = 1.05
 
     def __init__(
         self,

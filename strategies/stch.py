@@ -43,6 +43,7 @@ class STCH(LossWeighting):
     """
 
     name = "stch"
+    step_cost_target = 1.05
 
     def __init__(self, tasks: Sequence[TaskSpec], *, mu: float = 1.0, warmup_epochs: int = 5):
         super().__init__(tasks)

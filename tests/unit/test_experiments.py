@@ -52,3 +52,13 @@ def test_seed_omniglot_nets_train_on_files(mode, omniglot_on_disk, tracking_uri)
     assert outcomes and all(o.status == "FINISHED" for o in outcomes)
     expected = {"character"} if mode == "two_input" else {"alphabet", "character"}
     assert {key.split("/")[1] for key in outcomes[0].test_metrics} == expected
+
+
+def test_the_two_family_suites_split_the_registry_between_them():
+    """gradient.toml runs every strategy with torchjd-style variants; loss_weighting.toml every other one."""
+    folder = Path(__file__).resolve().parents[2] / "experiments"
+    gradient = {s.name for s in load_suite(folder / "gradient.toml").strategies}
+    weighting = {s.name for s in load_suite(folder / "loss_weighting.toml").strategies}
+    with_variants = {n for n in STRATEGIES.names() if getattr(STRATEGIES.get(n), "variants", ())}
+    assert with_variants <= gradient
+    assert weighting == set(STRATEGIES.names()) - with_variants
