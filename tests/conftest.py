@@ -16,8 +16,9 @@ pytest_plugins = ["benchmark.testing.pytest_plugin"]
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path_factory, monkeypatch) -> Path:
-    """Generated datasets go to one session-wide temporary cache, never the home directory."""
-    path = tmp_path_factory.getbasetemp() / "dataset-cache"
+    """Generated datasets go to one session-wide temporary cache, never the home directory (with pytest-xdist,
+    one cache for all workers: entries are written to a temporary file and renamed into place)."""
+    path = dataset_cache(tmp_path_factory)
     path.mkdir(exist_ok=True)
     monkeypatch.setenv("MIMO_BENCH_CACHE", str(path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -25,6 +26,11 @@ def cache_dir(tmp_path_factory, monkeypatch) -> Path:
     # they would find a user's plugin; a plain checkout has no PYTHONPATH, so the root is added here.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return path
+
+
+def dataset_cache(tmp_path_factory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "dataset-cache"
 
 
 @pytest.fixture(scope="session")

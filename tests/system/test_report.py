@@ -23,6 +23,7 @@ from benchmark.report.analysis import make_report
 from benchmark.report.stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
 from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
+from tests.conftest import dataset_cache
 from tests.helpers import COMMAND
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,7 @@ def experiment(tmp_path_factory, _migrated_store) -> str:
     }
     path = folder / "suite.toml"
     path.write_text(to_toml(suite))
-    os.environ["MIMO_BENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "dataset-cache")
+    os.environ["MIMO_BENCH_CACHE"] = str(dataset_cache(tmp_path_factory))
     sys.path.insert(0, str(folder))
     try:
         assert main(["run", str(path), "--tracking-uri", uri, "--no-progress"]) == 1  # the flaky run failed
