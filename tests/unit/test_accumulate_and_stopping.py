@@ -95,7 +95,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement_and_neve
         stopping.train_epoch()
     assert stopping.epoch == expected and stopping.stopping.stopped_epoch == expected
     assert stopping.history == full.history[:expected]
-    assert evaluated == ["val"] * expected  # early stopping looked at val only
+    assert evaluated == ["train"] + ["val"] * expected  # L_t(0) on train once, then early stopping saw val only
     stopping.test()
     assert evaluated[-1] == "test" and stopping.selection_metrics() == {
         "best_epoch": expected - 3,
