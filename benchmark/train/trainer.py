@@ -157,7 +157,7 @@ class Trainer:
             self.task_parameters,
             self.model.last_shared_layer,
             self.step_count,
-            self.epoch,
+            max(self.epoch, 1),  # a step before the first epoch (perf's warm-up, a check) belongs to epoch 1
             representation,
             self.strategy_generator,
         )

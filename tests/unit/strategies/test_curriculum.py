@@ -7,8 +7,9 @@ import torch
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import TaskSpec
+from benchmark.train.trainer import to_device
 from strategies.curriculum import Curriculum
-from tests.unit.gradient.common import assert_bit_identical, resumed_equals_straight
+from tests.unit.gradient.common import assert_bit_identical, glyphs_trainer, resumed_equals_straight
 from tests.unit.strategies.steps import THREE, context, losses_of, make_batch, make_net
 
 CLASSES = (TaskSpec("a", "classification", num_classes=3), TaskSpec("b", "classification", num_classes=2))
@@ -83,3 +84,10 @@ def test_an_order_that_misses_a_task_is_refused_naming_the_tasks():
 @pytest.mark.parametrize("order", ["auto", ["slant", "character", "alphabet"]])
 def test_resume_is_bit_identical(order):
     assert_bit_identical(*resumed_equals_straight("curriculum", order=order))
+
+
+def test_a_step_taken_before_the_first_epoch_counts_as_epoch_1():
+    """`mimo-bench perf` steps a Trainer before any epoch: the first task must already train (it crashed)."""
+    trainer = glyphs_trainer("curriculum")
+    trainer.step(to_device(trainer.train_split.subset(torch.arange(8)), trainer.device))
+    assert trainer.step_count == 1
