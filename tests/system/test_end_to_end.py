@@ -47,7 +47,7 @@ def suite_file(tmp_path_factory) -> Path:
 
 
 def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri, cache_dir):
-    first = run_cli(suite_file, tracking_uri, cache_dir)
+    first = run_cli(suite_file, tracking_uri, cache_dir, "--jobs", "2")  # the --force rerun below: --jobs 1
     assert first.returncode == 0, first.stderr
     for label in STRATEGIES.names():
         assert label in first.stdout  # the summary table has a row per strategy
@@ -93,7 +93,7 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
     latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
     assert nested_runs(client, experiment.experiment_id, latest.info.run_id) == []
 
-    forced = run_cli(suite_file, tracking_uri, cache_dir, "--force")  # a second process: same numbers
+    forced = run_cli(suite_file, tracking_uri, cache_dir, "--force")  # another process, --jobs 1: same numbers
     assert forced.returncode == 0, forced.stderr
     latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
     rerun = {
