@@ -32,8 +32,10 @@ from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
 from benchmark.tracking.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
+from benchmark.tracking.filters import best_epoch_for
 from benchmark.tracking.runlog import Heartbeat, RunLog
 from benchmark.tracking.store import Tracker
+from benchmark.tracking.views import headline_metrics
 from benchmark.train.model import ModelConfig
 from benchmark.train.single_task import SingleTaskTrainers
 from benchmark.train.trainer import TrainConfig, Trainer
@@ -68,6 +70,15 @@ def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: R
         "tasks": [dataclasses.asdict(t) for t in data.tasks],
         "labels": {t.name: list(t.labels) for t in data.tasks if t.labels},
     }
+
+
+def metrics_by_model_epoch(test: dict[str, float], selection: dict[str, float]) -> dict[int, dict[str, float]]:
+    """The test metrics grouped by the epoch whose model gave them (``best_epoch``, or a task's own
+    ``best_epoch/<task>`` with separate nets), so the MLflow UI plots each at that step."""
+    grouped: dict[int, dict[str, float]] = {}
+    for key, value in test.items():
+        grouped.setdefault(best_epoch_for(selection, key), {})[key] = value
+    return grouped
 
 
 class SuiteRunner:
@@ -238,7 +249,12 @@ class SuiteRunner:
                         after_epoch(trainer.epoch, metrics)
                 test = trainer.test()
                 log.text(repr(trainer.strategy), "strategy.txt")
-                log.metrics({**test, **trainer.selection_metrics()}, suite.epochs)
+                selection = trainer.selection_metrics()
+                log.metrics(selection, suite.epochs)
+                primary = {task.name: task.primary_metric for task in data.tasks}
+                for epoch, values in metrics_by_model_epoch(test, selection).items():
+                    # each at the step of the epoch its model comes from, the primary ones also under short names
+                    log.metrics({**headline_metrics(values, primary), **values}, epoch)
                 log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
             except StopRun as stop:
                 log.tags({"stopped": stop.reason})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -11,11 +12,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy
+
 from benchmark.tracking.client import Metric, Param, RetryingClient, RunTag
 from benchmark.tracking.untrusted import redact
 
 MAX_PARAM_LENGTH = 6000
 CHECKPOINT_ARTIFACT = "resume/state.pt"
+RUN_COLOR_TAG = "mlflow.runColor"
+
+
+def without_float32_noise(value: float) -> float:
+    """A metric value as it is logged: a value that is exactly a float32 (the net computes its losses and
+    metrics in float32) becomes the shortest decimal that rounds to it, held in float64 (0.54375, not
+    0.5437499880790710); any other value (a float64 such as the lr) is kept as it is.  The float32 the
+    trainer used is unchanged: ``numpy.float32(logged) == value``."""
+    value = float(value)
+    single = numpy.float32(value)
+    if not math.isfinite(value) or float(single) != value:
+        return value
+    return float(numpy.format_float_positional(single, unique=True, trim="-"))
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -52,14 +68,18 @@ class RunLog:
             self.client.log_batch(self.run_id, params=items[start : start + 100])
 
     def metrics(self, values: Mapping[str, float], step: int) -> None:
-        """All values of one step in a single call."""
+        """All values of one step in a single call, each as `without_float32_noise` makes it."""
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in values.items()]
+        items = [Metric(k, without_float32_noise(v), now, step) for k, v in values.items()]
         for start in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
 
     def tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
+
+    def color(self, color: str) -> None:
+        """The colour the MLflow UI draws this run in (``#rrggbb``; what the UI's colour picker sets)."""
+        self.client.set_tag(self.run_id, RUN_COLOR_TAG, color)
 
     def describe(self, markdown: str) -> None:
         """Set the run's description (shown on its page in the MLflow UI)."""

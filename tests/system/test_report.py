@@ -135,7 +135,8 @@ def test_delta_m_and_paired_tests_match_the_formula(report, experiment):
     assert slant["pairs"] == 3 and slant["p"] == pytest.approx(expected)
     flaky = tests[tests["strategy"] == "flaky"]
     assert (flaky["pairs"] == 2).all() and flaky["p"].isna().all()  # too few pairs: not tested
-    assert any("flaky: 2 seed(s) paired with sum, too few" in note for note in report[0].notes)
+    assert not any("flaky" in note and "too few" in note for note in report[0].notes)  # one line, not a note each
+    assert "Not tested, fewer than 3 seeds paired with sum: flaky (add seeds" in (report[1] / "summary.md").read_text()
 
 
 def test_delta_m_sign_follows_each_metrics_direction():
@@ -274,3 +275,65 @@ def test_the_pareto_analysis_defaults_to_val_at_the_best_epoch_and_test_stays_an
         assert point["val/alphabet/accuracy"] == history[best]
     on_test = make_report(tracker, "report-tiny", space="test", log=False)
     assert on_test.space == "test" and set(on_test.reference) == {m.key("test") for m in on_test.source.primary}
+
+
+def test_the_verdict_opens_every_rendering_of_the_report(report, experiment):
+    rep, out = report
+    verdict = rep.verdict.text
+    assert verdict and rep.verdict.winner in {"sum", "normalized", "flaky"}
+    markdown = (out / "summary.md").read_text()
+    assert markdown.splitlines()[2] == f"> **Verdict.** {verdict}"  # right under the title
+    page = (out / "report.html").read_text()
+    assert page.index("class='verdict'") < page.index("<table>")
+    description = MlflowClient(experiment).get_run(rep.source.parent_run_id).data.tags["mlflow.note.content"]
+    assert description.index("Verdict.") < description.index("Test metrics per strategy")
+
+
+def test_best_values_are_bold_and_decimals_fixed_per_metric(report):
+    rep, out = report
+    markdown = (out / "summary.md").read_text()
+    table = rep.table
+    best = table["test/slant/mae mean"].idxmin()
+    row = next(line for line in markdown.splitlines() if line.startswith(f"| {best}"))
+    assert f"**{table.loc[best, 'test/slant/mae mean']:.2f} ± " in row  # MAE: 2 decimals, the lowest in bold
+    accuracy = f"{table.loc[best, 'test/alphabet/accuracy mean']:.3f}"
+    assert accuracy in row  # accuracy: 3 decimals
+    assert "<b>" in (out / "report.html").read_text()
+
+
+def test_what_was_run_comes_from_the_runs_params_and_tags(report):
+    rep, out = report
+    settings = dict(rep.setup.settings)
+    assert settings["problem"].startswith("glyphs (alphabets = 2, characters = 3, samples = 12")
+    assert settings["training"].startswith("epochs 3, batch size 16")
+    assert settings["seeds"] == "[0, 1, 2]" and settings["device"].startswith("cpu")
+    assert settings["code"].startswith("mimo-bench ") and "optimizer" in settings
+    assert dict(rep.setup.strategies)["flaky"] == "mimo_flaky_plugin:Flaky"
+    assert "#### What was run" in (out / "summary.md").read_text()
+
+
+def test_html_rows_link_to_the_mlflow_runs_when_the_ui_address_is_known(experiment, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIMO_BENCH_UI_URL", "http://ui.example:5000")
+    rep = make_report(Tracker(experiment), "report-tiny", out=tmp_path, log=False)
+    page = (tmp_path / "report.html").read_text()
+    run_id = rep.source.runs["run_id"].iloc[0]
+    assert f"href='http://ui.example:5000/#/experiments/{rep.source.experiment_id}/runs/{run_id}?" in page
+    assert "searchFilter=tags." in page  # a strategy's row: the runs table filtered to its runs
+    monkeypatch.delenv("MIMO_BENCH_UI_URL")
+    make_report(Tracker(experiment), "report-tiny", out=tmp_path, log=False)
+    assert "href=" not in (tmp_path / "report.html").read_text()
+
+
+def test_runs_carry_headline_metrics_at_their_epoch_their_colour_and_the_experiment_its_view(report, experiment):
+    rep, _ = report
+    client = MlflowClient(experiment)
+    for _, row in rep.source.runs[rep.source.runs["counts"]].iterrows():
+        run = client.get_run(row["run_id"])
+        best = int(run.data.metrics["best_epoch"])
+        (point,) = client.get_metric_history(row["run_id"], "best/alphabet accuracy")
+        assert point.step == best and point.value == run.data.metrics["test/alphabet/accuracy"]
+        assert [m.step for m in client.get_metric_history(row["run_id"], "test/slant/mae")] == [best]
+        assert len(repr(run.data.metrics["test/alphabet/accuracy"])) <= 12  # 0.5, not 0.5000000000001
+        assert run.data.tags["mlflow.runColor"] == rep.colors[row["label"]]
+    tags = client.get_experiment(rep.source.experiment_id).tags
+    assert rep.view and f"mlflow.sharedViewState.{rep.view}" in tags
