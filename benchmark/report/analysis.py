@@ -15,7 +15,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from benchmark.api.registry import baseline_strategy
 from benchmark.report import plots as report_plots
 from benchmark.report.colors import strategy_colors
 from benchmark.report.data import ExperimentRuns, best_epoch_values, histories, history_keys, load_runs
+from benchmark.report.front import FRONT_LABEL, FrontComparison, compare_to_front, front_sentence, static_settings
 from benchmark.report.page import html_page, markdown_page, print_sections
 from benchmark.report.setup import Setup, read_setup
 from benchmark.report.stats import (
@@ -50,6 +50,7 @@ FIGURES = {
     "weights.png": "Loss weight trajectories",
     "learning_curves.png": "Validation learning curves",
     "gradients.png": "Gradient diagnostics",
+    "static_front.png": "Strategies against the tuned static front (val)",
 }
 
 
@@ -67,7 +68,8 @@ class Report:
     reference: dict[str, float]  # the hypervolume reference point, per primary metric key
     verdict: Verdict = field(default_factory=lambda: Verdict(""))
     setup: Setup = field(default_factory=Setup)
-    front: Any = None  # a `benchmark.report.front.FrontComparison` when the suite asked for the static front
+    front: FrontComparison | None = None  # where the strategies lie against the tuned static front, if run
+    front_settings: dict[int, str] = field(default_factory=dict)  # a static point's weights and lr, by its row
     colors: dict[str, str] = field(default_factory=dict)  # label -> its colour in every figure and the UI
     ui: str | None = None  # the MLflow UI's address, where known: the tables link to the runs
     view: str | None = None  # the key of the saved runs-table view of the experiment (`benchmark.tracking.views`)
@@ -108,10 +110,29 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str | None = None,
         hypervolumes = pd.DataFrame(rows).set_index("strategy")
     report = Report(source, baseline, space, table, tests, points, hypervolumes, reference, notes=notes)
     report.verdict = decide(runs, baseline, primary, table["Δm%"], tests)
+    _static_front(report, tracker, points)
     report.setup = read_setup(tracker, source)
     report.colors = strategy_colors([*runs["label"], *points.get("label", [])])
     report.ui = ui_address(tracker.uri)
     return report
+
+
+def _static_front(report: Report, tracker: Tracker, points: pd.DataFrame) -> None:
+    """Place the strategies against the suite's tuned static front, if it has one, and say so in the verdict."""
+    source, keys = report.source, [m.key("val") for m in report.source.primary]
+    if not (source.trials["label"] == FRONT_LABEL).any():
+        return
+    if report.space != "val":  # the front lives in val space whatever the Pareto analysis uses
+        points = best_epoch_values(tracker, pd.concat([source.runs[source.runs["counts"]], source.trials]), keys)
+    report.front = compare_to_front(points, source.primary)
+    if report.front is None:
+        return
+    closest = set(report.front.placements["closest"])
+    report.front_settings = {
+        index: static_settings(tracker.client, report.front.static.loc[index, "run_id"], source.tasks)
+        for index in closest
+    }
+    report.verdict.text += " " + front_sentence(report.front, report.verdict.winner)
 
 
 def _notes(source: ExperimentRuns, baseline: str) -> list[str]:
@@ -143,6 +164,8 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
         "gradients.png": report_plots.gradient_diagnostics(
             history, counted, source.tasks, colors, folder / "gradients.png"
         ),
+        "static_front.png": report.front is not None
+        and report_plots.static_front(report.front, colors, folder / "static_front.png"),
     }
     images = [folder / name for name, done in drawn.items() if done]
     title = f"mimo-bench report of {headline(report)}"

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from benchmark.report.stats import TaskMetric, pareto_mask, to_minimization  # noqa: E402
 
@@ -94,6 +95,7 @@ def _mean_curves(history: pd.DataFrame, runs: pd.DataFrame, key: str) -> dict[st
 def _band(axis, curve: pd.DataFrame, color: str, label: str | None = None, style: str = "-") -> None:
     """The mean line, and ± one standard deviation over seeds as a band where two seeds or more ran."""
     axis.plot(curve.index, curve["mean"].to_numpy(), color=color, linestyle=style, label=label)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
     spread = curve[curve["count"] > 1]
     if len(spread):
         low, high = spread["mean"] - spread["std"], spread["mean"] + spread["std"]
@@ -185,4 +187,41 @@ def gradient_diagnostics(
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     figure.suptitle("Task gradients at the last shared layer (epoch means; mean ± std over seeds)")
+    return _save(figure, path)
+
+
+MARKERS = {"beyond": "^", "on": "o", "inside": "v"}
+
+
+def static_front(front, colors: dict[str, str], path: Path) -> bool:
+    """Per pair of tasks: the static trials (grey), their front in that pair, and each strategy's run on the
+    front's seed (its colour; ▲ beyond the full front, ● on it, ▼ inside it)."""
+    pairs = list(combinations(front.metrics, 2))
+    if not pairs or front.placements.empty:
+        return False
+    figure, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False, layout="constrained")
+    for axis, (x, y) in zip(axes[0], pairs, strict=True):
+        static = front.static
+        axis.scatter(static[x.key("val")], static[y.key("val")], color="0.6", marker="x", s=24, label="static trials")
+        mask = pareto_mask(to_minimization(static, [x, y], "val"))
+        line = static[mask].sort_values(x.key("val"), ascending=not x.higher_is_better)
+        axis.plot(line[x.key("val")], line[y.key("val")], color="0.3", linestyle="--", drawstyle="steps-post")
+        for _, row in front.placements.iterrows():
+            axis.scatter(
+                row[x.key("val")],
+                row[y.key("val")],
+                color=colors.get(row["label"], "black"),
+                marker=MARKERS[row["where"]],
+                s=70,
+                edgecolors="black",
+                label=f"{row['label']} ({row['where']})",
+            )
+        axis.set_xlabel(f"val {x.title}")
+        axis.set_ylabel(f"val {y.title}")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle(
+        f"Strategies (seed {front.seed}) against {len(front.static)} tuned static weightings; dashed: the pair's "
+        "static front; ▲ beyond, ● on, ▼ inside the full front"
+    )
     return _save(figure, path)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from benchmark.report.front import front_section
 from benchmark.report.page import Section
 from benchmark.report.stats import MIN_PAIRS, REFERENCE_MARGIN, TaskMetric
 from benchmark.tracking.filters import tag_filter
@@ -34,10 +35,8 @@ def sections(report: Report, full: bool = True) -> list[Section]:
     result.append(tests_section(report))
     if len(report.hypervolumes):
         result.append(pareto_section(report))
-    if report.front is not None:
-        from benchmark.report.front_tables import front_section
-
-        result.append(front_section(report))
+    if report.front is not None and len(report.front.placements):
+        result.append(front_section(report.front, report.front_settings, decimals))
     if full and report.setup.settings:
         result.append(Section("What was run", ["", "setting"], [list(row) for row in report.setup.settings]))
         result.append(Section("Strategies", ["strategy", "name (options)"], [list(r) for r in report.setup.strategies]))

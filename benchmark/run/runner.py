@@ -96,6 +96,7 @@ class SuiteRunner:
         self.force = force
         self._data: dict[int, ProblemData] = {}
         self.report: Report | None = None  # made at the end of `run`
+        self.parent_run_id: str | None = None  # the parent run of `run`
 
     @functools.cached_property
     def problem(self) -> Problem:
@@ -121,9 +122,10 @@ class SuiteRunner:
                 plan.append((spec, wording[decision.action]))
         return plan
 
-    def run(self, jobs: int | None = 1) -> list[RunOutcome]:
-        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes,
-        None as many as `resolve_jobs` finds cores for."""
+    def run(self, jobs: int | None = 1, report: bool = True) -> list[RunOutcome]:
+        """Every run of the suite, nested under one parent run (`parent_run_id`); ``jobs`` > 1 trains them in
+        that many processes, None as many as `resolve_jobs` finds cores for; ``report``: make the report at
+        the end (False: the caller makes it, after the static front of a [compare] table)."""
         suite = self.suite
         jobs = resolve_jobs(jobs, self.threads, self.device)
         with STOP.deferred():  # a SIGTERM is taken at a batch or between runs, never inside a store write
@@ -144,9 +146,12 @@ class SuiteRunner:
                 {k: v for k, v in suite.resolved().items() if k != "strategies"},
             )
             with Heartbeat(parent, HEARTBEAT_EVERY):
-                return self._run_under(parent, experiment_id, specs, jobs)
+                self.parent_run_id = parent.run_id
+                return self._run_under(parent, experiment_id, specs, jobs, report)
 
-    def _run_under(self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int) -> list[RunOutcome]:
+    def _run_under(
+        self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int, report: bool = True
+    ) -> list[RunOutcome]:
         """Train and report the suite under its ``parent`` run, which ends FINISHED, FAILED or KILLED, never RUNNING."""
         outcomes: list[RunOutcome] = []
         try:
@@ -159,7 +164,8 @@ class SuiteRunner:
             parent.describe(summary_markdown(outcomes, self.problem.tasks))
             from benchmark.report.analysis import report_at_end  # matplotlib and scipy only when a suite ends
 
-            self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
+            if report:
+                self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
         except KeyboardInterrupt:
             parent.describe(summary_markdown(outcomes, self.problem.tasks))
             parent.finish("KILLED")

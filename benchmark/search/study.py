@@ -53,8 +53,15 @@ class StudyRunner:
     """Runs the suite's ``[search]``: one study per searched strategy configuration."""
 
     def __init__(
-        self, suite: Suite, storage: str | None = None, show_progress: bool = True, threads: int | None = None
+        self,
+        suite: Suite,
+        storage: str | None = None,
+        show_progress: bool = True,
+        threads: int | None = None,
+        study_tags: dict[str, str] | None = None,
     ):
+        """``study_tags``: more tags for each study's MLflow run (the static front's marks its purpose)."""
+        self.study_tags = study_tags or {}
         if suite.search is None:
             raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
         self.suite, self.search = suite, suite.search
@@ -123,7 +130,7 @@ class StudyRunner:
             created = tracker.start_run(
                 experiment_id,
                 f"search {label}",
-                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name},
+                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name, **self.study_tags},
                 {
                     "sampler": self.search.sampler_name(),
                     "pruner": self.search.pruner,

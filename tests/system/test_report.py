@@ -44,9 +44,13 @@ class Flaky(LossWeighting):
 '''
 
 
+SUITE: dict[str, Path] = {}  # the fixture's suite file, for the test that runs it again
+
+
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, _migrated_store) -> str:
-    """2 strategies x 3 seeds, plus a plugin whose seed-1 run fails; returns the tracking URI."""
+    """2 strategies x 3 seeds, plus a plugin whose seed-1 run fails, and a static front of 3 trials; returns
+    the tracking URI."""
     folder = tmp_path_factory.mktemp("report")
     store = folder / "mlflow.db"
     shutil.copy(_migrated_store, store)
@@ -67,9 +71,11 @@ def experiment(tmp_path_factory, _migrated_store) -> str:
         },
         "model": {"conv_channels": [4], "sequence_hidden": 8, "trunk": [16]},
         "strategies": [{"name": "sum"}, {"name": "normalized"}, {"name": "mimo_flaky_plugin:Flaky", "label": "flaky"}],
+        "compare": {"static_front": {"trials": 3}},  # the tuned static-weights test: 3 more tiny runs
     }
     path = folder / "suite.toml"
     path.write_text(to_toml(suite))
+    SUITE["path"] = path
     os.environ["MIMO_BENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "dataset-cache")
     sys.path.insert(0, str(folder))
     try:
@@ -87,12 +93,14 @@ def report(experiment, tmp_path_factory):
 
 
 def finished_metrics(uri: str) -> dict[str, list[dict[str, float]]]:
-    """Per strategy label, the metrics of each FINISHED run, read straight from MLflow."""
+    """Per strategy label, the metrics of each FINISHED run (search trials left out), read straight from MLflow."""
     client = MlflowClient(uri)
     experiment_id = client.get_experiment_by_name("report-tiny").experiment_id
     runs = client.search_runs([experiment_id], "tags.run_key != '' and attributes.status = 'FINISHED'")
     found: dict[str, list[dict[str, float]]] = {}
     for run in sorted(runs, key=lambda r: int(r.data.tags["seed"])):
+        if run.data.tags.get("kind") == "trial":
+            continue
         found.setdefault(run.data.tags["strategy"], []).append(run.data.metrics)
     return found
 
@@ -156,7 +164,7 @@ def test_pareto_set_is_non_dominated_and_complete(report):
     rep = report[0]
     points = rep.points
     primary = rep.source.primary
-    assert len(points) == 8  # 3 + 3 + 2 finished runs
+    assert len(points) == 11  # 3 + 3 + 2 finished runs, 3 static-front trials
     values = [
         [row[m.key(rep.space)] * (1 if m.higher_is_better else -1) for m in primary] for _, row in points.iterrows()
     ]
@@ -216,7 +224,7 @@ def test_the_run_command_reported_at_its_end_with_the_failed_run(experiment):
     description = parent.data.tags["mlflow.note.content"]
     assert "flaky/seed-1 FAILED: RuntimeError: flaky on seed 1 (excluded)" in description
     assert "Every run (the latest per strategy and seed)" in description
-    assert description.count("| FINISHED |") == 8 and description.count("| FAILED |") == 1
+    assert description.count("| FINISHED |") == 8 and description.count("| FAILED |") == 1  # runs, not trials
 
 
 def test_an_unknown_experiment_is_one_clear_error(experiment):
@@ -337,3 +345,44 @@ def test_runs_carry_headline_metrics_at_their_epoch_their_colour_and_the_experim
         assert run.data.tags["mlflow.runColor"] == rep.colors[row["label"]]
     tags = client.get_experiment(rep.source.experiment_id).tags
     assert rep.view and f"mlflow.sharedViewState.{rep.view}" in tags
+
+
+def test_the_static_front_places_every_strategy_in_val_space(report, experiment):
+    rep, out = report
+    front = rep.front
+    assert front is not None and len(front.static) == 3 and front.seed == 0
+    assert sorted(front.placements["label"]) == ["flaky", "normalized", "sum"]  # their seed-0 runs
+    assert set(front.placements["where"]) <= {"beyond", "on", "inside"}
+    client = MlflowClient(experiment)
+    for _, row in front.placements.iterrows():
+        run = client.get_run(row["run_id"])
+        assert run.data.tags["seed"] == "0"
+        best = int(run.data.metrics["best_epoch"])
+        history = {m.step: m.value for m in client.get_metric_history(row["run_id"], "val/slant/mae")}
+        assert row["val/slant/mae"] == history[best]  # val at the best epoch, never test
+    trial = client.get_run(front.static["run_id"].iloc[0])
+    assert trial.data.tags["kind"] == "trial" and trial.data.tags["strategy"] == "static-front"
+    assert float(trial.data.params["optimizer.lr"]) > 0  # the shared lr is searched too
+    weights = [float(trial.data.params[f"strategy.weights.{t}"]) for t in TASKS]
+    assert sum(weights) == pytest.approx(len(TASKS))  # on the simplex (scaled to sum to T)
+    study = client.get_run(trial.data.tags["mlflow.parentRunId"])
+    assert study.data.tags["kind"] == "study" and study.data.tags["compare"] == "static_front"
+    assert rep.source.parent_run_id != study.info.run_id  # the report stays on the suite's run
+    assert "Against the front of 3 tuned static weightings (val metrics, seed 0)" in rep.verdict.text
+    assert "#### Against the tuned static front" in (out / "summary.md").read_text()
+    assert (out / "static_front.png").is_file()
+
+
+def test_running_the_suite_again_trains_no_new_static_trial(experiment):
+    """Last in this file: it adds a second suite run to the experiment the tests above read."""
+    client = MlflowClient(experiment)
+    experiment_id = client.get_experiment_by_name("report-tiny").experiment_id
+    before = len(client.search_runs([experiment_id], "tags.kind = 'trial'"))
+    suite, folder = SUITE["path"], SUITE["path"].parent
+    sys.path.insert(0, str(folder))
+    try:
+        main(["run", str(suite), "--tracking-uri", experiment, "--no-progress", "--allow-failures"])
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("mimo_flaky_plugin", None)
+    assert len(client.search_runs([experiment_id], "tags.kind = 'trial'")) == before == 3

@@ -1,0 +1,48 @@
+"""The tuned static-weights test of a suite's ``[compare] static_front``: an Optuna study of static weights.
+
+The study is the suite's own search machinery (`benchmark.search.study.StudyRunner`) on a suite derived from
+it: one strategy, ``static`` labelled `STATIC_FRONT_LABEL`, searched with ``objective = "pareto"`` (one val
+metric per task, at each trial's best-val epoch), the shared lr searched too (``search_lr``, as Xin et al.
+tune it per weighting), no pruning, the suite's first seed, every other setting the suite's.  Its trials are
+MLflow runs of the suite's experiment (``kind = trial``, ``strategy = static-front``); the study's run is
+tagged ``compare = static_front`` so that it is never taken for the suite's report run.  Rerunning resumes
+the study up to its budget (`benchmark.search.storages`), so a second ``mimo-bench run`` trains nothing new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from benchmark.search.study import StudyResult, StudyRunner
+from benchmark.suite.compare import STATIC_FRONT_LABEL
+from benchmark.suite.schema import StrategyEntry, Suite
+from benchmark.suite.search import FAILED_PER_TRIAL, SearchConfig
+
+FRONT_TAGS = {"compare": "static_front"}
+
+
+def front_suite(suite: Suite) -> Suite:
+    """The suite whose [search] is the static front's study (module docstring)."""
+    front = suite.compare.static_front
+    if front is None:
+        raise ValueError(f"{suite.path}: no [compare] static_front")
+    entry = StrategyEntry("static", STATIC_FRONT_LABEL, {})  # every trial draws the weights
+    search = SearchConfig(
+        strategies=(STATIC_FRONT_LABEL,),
+        trials=front.trials,
+        objective="pareto",
+        sampler=front.sampler,
+        pruner="none",
+        search_lr=True,
+        max_failed=FAILED_PER_TRIAL * front.trials,
+    )
+    return dataclasses.replace(suite, strategies=(entry,), search=search)
+
+
+def run_static_front(
+    suite: Suite, storage: str | None = None, show_progress: bool = True, threads: int | None = None
+) -> StudyResult:
+    """Run (or resume up to its budget) the suite's static-front study in this process (its workers would
+    read the suite file, which has no such [search]); its trials are tracked runs."""
+    runner = StudyRunner(front_suite(suite), storage, show_progress, threads, study_tags=FRONT_TAGS)
+    return runner.run_study(STATIC_FRONT_LABEL)
