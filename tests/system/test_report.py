@@ -1,13 +1,11 @@
-"""`mimo-bench report` on an experiment made by a tiny real suite, checked against hand computations."""
+"""`mimo-bench report` on an experiment made by a tiny real suite, checked against hand computations
+(the verdict, the renderings and the static front: test_report_verdict.py)."""
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import statistics
 import subprocess
-import sys
 from itertools import product
 from pathlib import Path
 
@@ -18,10 +16,8 @@ from mlflow import MlflowClient
 from PIL import Image
 from scipy import stats
 
-from benchmark.cli import main
 from benchmark.report.analysis import make_report
 from benchmark.report.stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
-from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
 from tests.helpers import COMMAND
 
@@ -29,67 +25,7 @@ pytestmark = pytest.mark.slow
 
 TASKS = ("alphabet", "character", "slant")
 PRIMARY = {"alphabet": "accuracy", "character": "accuracy", "slant": "mae"}
-FLAKY_PLUGIN = '''
-import torch
-from benchmark.api.strategy import LossWeighting
-
-class Flaky(LossWeighting):
-    """Half weights; fails on its third step when trained with seed 1 (a real failing run)."""
-
-    def combine(self, ctx):
-        if ctx.step == 2 and torch.initial_seed() == 1:
-            raise RuntimeError("flaky on seed 1")
-        weights = {n: ctx.losses[n].new_tensor(0.5) for n in self.task_names}
-        return sum(weights[n] * loss for n, loss in ctx.losses.items()), weights
-'''
-
-
-SUITE: dict[str, Path] = {}  # the fixture's suite file, for the test that runs it again
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory, _migrated_store) -> str:
-    """2 strategies x 3 seeds, plus a plugin whose seed-1 run fails, and a static front of 3 trials; returns
-    the tracking URI."""
-    folder = tmp_path_factory.mktemp("report")
-    store = folder / "mlflow.db"
-    shutil.copy(_migrated_store, store)
-    uri = f"sqlite:///{store}"
-    (folder / "mimo_flaky_plugin.py").write_text(FLAKY_PLUGIN)
-    suite = {
-        "name": "report-tiny",
-        "epochs": 3,
-        "batch_size": 16,
-        "seeds": [0, 1, 2],
-        "problem": {
-            "name": "glyphs",
-            "alphabets": 2,
-            "characters": 3,
-            "samples": 12,
-            "image_size": 16,
-            "trajectory_length": 16,
-        },
-        "model": {"conv_channels": [4], "sequence_hidden": 8, "trunk": [16]},
-        "strategies": [{"name": "sum"}, {"name": "normalized"}, {"name": "mimo_flaky_plugin:Flaky", "label": "flaky"}],
-        "compare": {"static_front": {"trials": 3}},  # the tuned static-weights test: 3 more tiny runs
-    }
-    path = folder / "suite.toml"
-    path.write_text(to_toml(suite))
-    SUITE["path"] = path
-    os.environ["MIMO_BENCH_CACHE"] = str(tmp_path_factory.getbasetemp() / "dataset-cache")
-    sys.path.insert(0, str(folder))
-    try:
-        assert main(["run", str(path), "--tracking-uri", uri, "--no-progress"]) == 1  # the flaky run failed
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("mimo_flaky_plugin", None)
-    return uri
-
-
-@pytest.fixture(scope="module")
-def report(experiment, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-out")
-    return make_report(Tracker(experiment), "report-tiny", out=out), out
+# the `experiment` and `report` fixtures (tests/system/conftest.py): a tiny real suite, trained once per session
 
 
 def finished_metrics(uri: str) -> dict[str, list[dict[str, float]]]:
@@ -283,106 +219,3 @@ def test_the_pareto_analysis_defaults_to_val_at_the_best_epoch_and_test_stays_an
         assert point["val/alphabet/accuracy"] == history[best]
     on_test = make_report(tracker, "report-tiny", space="test", log=False)
     assert on_test.space == "test" and set(on_test.reference) == {m.key("test") for m in on_test.source.primary}
-
-
-def test_the_verdict_opens_every_rendering_of_the_report(report, experiment):
-    rep, out = report
-    verdict = rep.verdict.text
-    assert verdict and rep.verdict.winner in {"sum", "normalized", "flaky"}
-    markdown = (out / "summary.md").read_text()
-    assert markdown.splitlines()[2] == f"> **Verdict.** {verdict}"  # right under the title
-    page = (out / "report.html").read_text()
-    assert page.index("class='verdict'") < page.index("<table>")
-    description = MlflowClient(experiment).get_run(rep.source.parent_run_id).data.tags["mlflow.note.content"]
-    assert description.index("Verdict.") < description.index("Test metrics per strategy")
-
-
-def test_best_values_are_bold_and_decimals_fixed_per_metric(report):
-    rep, out = report
-    markdown = (out / "summary.md").read_text()
-    table = rep.table
-    best = table["test/slant/mae mean"].idxmin()
-    row = next(line for line in markdown.splitlines() if line.startswith(f"| {best}"))
-    assert f"**{table.loc[best, 'test/slant/mae mean']:.2f} ± " in row  # MAE: 2 decimals, the lowest in bold
-    accuracy = f"{table.loc[best, 'test/alphabet/accuracy mean']:.3f}"
-    assert accuracy in row  # accuracy: 3 decimals
-    assert "<b>" in (out / "report.html").read_text()
-
-
-def test_what_was_run_comes_from_the_runs_params_and_tags(report):
-    rep, out = report
-    settings = dict(rep.setup.settings)
-    assert settings["problem"].startswith("glyphs (alphabets = 2, characters = 3, samples = 12")
-    assert settings["training"].startswith("epochs 3, batch size 16")
-    assert settings["seeds"] == "[0, 1, 2]" and settings["device"].startswith("cpu")
-    assert settings["code"].startswith("mimo-bench ") and "optimizer" in settings
-    assert dict(rep.setup.strategies)["flaky"] == "mimo_flaky_plugin:Flaky"
-    assert "#### What was run" in (out / "summary.md").read_text()
-
-
-def test_html_rows_link_to_the_mlflow_runs_when_the_ui_address_is_known(experiment, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIMO_BENCH_UI_URL", "http://ui.example:5000")
-    rep = make_report(Tracker(experiment), "report-tiny", out=tmp_path, log=False)
-    page = (tmp_path / "report.html").read_text()
-    run_id = rep.source.runs["run_id"].iloc[0]
-    assert f"href='http://ui.example:5000/#/experiments/{rep.source.experiment_id}/runs/{run_id}?" in page
-    assert "searchFilter=tags." in page  # a strategy's row: the runs table filtered to its runs
-    monkeypatch.delenv("MIMO_BENCH_UI_URL")
-    make_report(Tracker(experiment), "report-tiny", out=tmp_path, log=False)
-    assert "href=" not in (tmp_path / "report.html").read_text()
-
-
-def test_runs_carry_headline_metrics_at_their_epoch_their_colour_and_the_experiment_its_view(report, experiment):
-    rep, _ = report
-    client = MlflowClient(experiment)
-    for _, row in rep.source.runs[rep.source.runs["counts"]].iterrows():
-        run = client.get_run(row["run_id"])
-        best = int(run.data.metrics["best_epoch"])
-        (point,) = client.get_metric_history(row["run_id"], "best/alphabet accuracy")
-        assert point.step == best and point.value == run.data.metrics["test/alphabet/accuracy"]
-        assert [m.step for m in client.get_metric_history(row["run_id"], "test/slant/mae")] == [best]
-        assert len(repr(run.data.metrics["test/alphabet/accuracy"])) <= 12  # 0.5, not 0.5000000000001
-        assert run.data.tags["mlflow.runColor"] == rep.colors[row["label"]]
-    tags = client.get_experiment(rep.source.experiment_id).tags
-    assert rep.view and f"mlflow.sharedViewState.{rep.view}" in tags
-
-
-def test_the_static_front_places_every_strategy_in_val_space(report, experiment):
-    rep, out = report
-    front = rep.front
-    assert front is not None and len(front.static) == 3 and front.seed == 0
-    assert sorted(front.placements["label"]) == ["flaky", "normalized", "sum"]  # their seed-0 runs
-    assert set(front.placements["where"]) <= {"beyond", "on", "inside"}
-    client = MlflowClient(experiment)
-    for _, row in front.placements.iterrows():
-        run = client.get_run(row["run_id"])
-        assert run.data.tags["seed"] == "0"
-        best = int(run.data.metrics["best_epoch"])
-        history = {m.step: m.value for m in client.get_metric_history(row["run_id"], "val/slant/mae")}
-        assert row["val/slant/mae"] == history[best]  # val at the best epoch, never test
-    trial = client.get_run(front.static["run_id"].iloc[0])
-    assert trial.data.tags["kind"] == "trial" and trial.data.tags["strategy"] == "static-front"
-    assert float(trial.data.params["optimizer.lr"]) > 0  # the shared lr is searched too
-    weights = [float(trial.data.params[f"strategy.weights.{t}"]) for t in TASKS]
-    assert sum(weights) == pytest.approx(len(TASKS))  # on the simplex (scaled to sum to T)
-    study = client.get_run(trial.data.tags["mlflow.parentRunId"])
-    assert study.data.tags["kind"] == "study" and study.data.tags["compare"] == "static_front"
-    assert rep.source.parent_run_id != study.info.run_id  # the report stays on the suite's run
-    assert "Against the front of 3 tuned static weightings (val metrics, seed 0)" in rep.verdict.text
-    assert "#### Against the tuned static front" in (out / "summary.md").read_text()
-    assert (out / "static_front.png").is_file()
-
-
-def test_running_the_suite_again_trains_no_new_static_trial(experiment):
-    """Last in this file: it adds a second suite run to the experiment the tests above read."""
-    client = MlflowClient(experiment)
-    experiment_id = client.get_experiment_by_name("report-tiny").experiment_id
-    before = len(client.search_runs([experiment_id], "tags.kind = 'trial'"))
-    suite, folder = SUITE["path"], SUITE["path"].parent
-    sys.path.insert(0, str(folder))
-    try:
-        main(["run", str(suite), "--tracking-uri", experiment, "--no-progress", "--allow-failures"])
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("mimo_flaky_plugin", None)
-    assert len(client.search_runs([experiment_id], "tags.kind = 'trial'")) == before == 3
