@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -14,12 +15,14 @@ from typing import Any
 
 import numpy
 
-from benchmark.tracking.client import Metric, Param, RetryingClient, RunTag
+from benchmark.tracking.client import CREATE_TOKEN_TAG, Metric, Param, RetryingClient, RunTag
 from benchmark.tracking.untrusted import redact
 
 MAX_PARAM_LENGTH = 6000
 CHECKPOINT_ARTIFACT = "resume/state.pt"
 RUN_COLOR_TAG = "mlflow.runColor"
+# tags that only a run still running or resumable needs; a FINISHED run drops them (`RunLog.finish`)
+BOOKKEEPING = ("heartbeat", "checkpoint_epoch", CREATE_TOKEN_TAG)
 
 
 def without_float32_noise(value: float) -> float:
@@ -58,6 +61,7 @@ class RunLog:
         self.client = client
         self.run_id = run_id
         self._checkpointed: float | None = None  # monotonic time of the last resume checkpoint
+        self.heartbeat: Heartbeat | None = None  # the heartbeat refreshing this run's tag, while it trains
 
     def params(self, params: Mapping[str, Any]) -> None:
         items = [
@@ -113,7 +117,16 @@ class RunLog:
         self.tags({"checkpoint_epoch": epoch})
 
     def finish(self, status: str = "FINISHED") -> None:
+        """End the run (its heartbeat stopped first); a FINISHED run also loses the `BOOKKEEPING` tags, which
+        only a run that may still be resumed needs (its ``owner`` stays: which process trained it)."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.client.set_terminated(self.run_id, status=status)
+        if status == "FINISHED":
+            raw = getattr(self.client, "_client", self.client)  # no retries: a tag left behind is harmless
+            for key in BOOKKEEPING:
+                with contextlib.suppress(Exception):  # not set on this run, or the store is away
+                    raw.delete_tag(self.run_id, key)
 
 
 class Heartbeat:
@@ -125,12 +138,18 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{log.run_id[:8]}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
+        self.log.heartbeat = self
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """No more beats (at once: `RunLog.finish` calls it before the run ends, so none lands after)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _beat(self) -> None:
         while not self._stop.wait(self.every):

@@ -77,6 +77,8 @@ def test_runs_carry_headline_metrics_at_their_epoch_their_colour_and_the_experim
         assert [m.step for m in client.get_metric_history(row["run_id"], "test/slant/mae")] == [best]
         assert len(repr(run.data.metrics["test/alphabet/accuracy"])) <= 12  # 0.5, not 0.5000000000001
         assert run.data.tags["mlflow.runColor"] == rep.colors[row["label"]]
+        bookkeeping = {"heartbeat", "checkpoint_epoch", "mimo_bench.create_token"} & set(run.data.tags)
+        assert not bookkeeping and run.data.tags["owner"]  # a finished run keeps who trained it, nothing else
     tags = client.get_experiment(rep.source.experiment_id).tags
     assert rep.view and f"mlflow.sharedViewState.{rep.view}" in tags
 
