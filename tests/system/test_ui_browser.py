@@ -18,7 +18,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
+from benchmark.tracking.views import experiment_pages
 from tests.helpers import COMMAND
 from tests.system.test_cli import free_port
 from tests.system.test_store_outage import start_server, stop
@@ -62,6 +64,7 @@ def test_the_printed_link_opens_the_runs_table_with_each_strategys_metrics(brows
     assert done.returncode == 0, done.stderr
     link = re.search(r"the runs (http\S+)", done.stdout).group(1)
     assert link.startswith(f"{address}/#/experiments/") and "workflowType=machine_learning" in link
+    assert dict(experiment_pages(MlflowClient(address), address))[name] == link  # what `mimo-bench ui` prints
 
     page = browser.new_page(viewport=WIDE)
     page.goto(link)
