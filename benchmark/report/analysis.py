@@ -110,8 +110,8 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str | None = None,
         hypervolumes = pd.DataFrame(rows).set_index("strategy")
     report = Report(source, baseline, space, table, tests, points, hypervolumes, reference, notes=notes)
     report.verdict = decide(runs, baseline, primary, table["Δm%"], tests)
-    _static_front(report, tracker, points)
     report.setup = read_setup(tracker, source)
+    _static_front(report, tracker, points)
     report.colors = strategy_colors([*runs["label"], *points.get("label", [])])
     report.ui = ui_address(tracker.uri)
     return report
@@ -133,6 +133,10 @@ def _static_front(report: Report, tracker: Tracker, points: pd.DataFrame) -> Non
         for index in closest
     }
     report.verdict.text += " " + front_sentence(report.front, report.verdict.winner)
+    studies = ", ".join(sorted(set(report.front.static["study"])))
+    report.setup.settings.append(
+        ("static front", f"{len(report.front.static)} trials on seed {report.front.seed} ({studies})")
+    )
 
 
 def _notes(source: ExperimentRuns, baseline: str) -> list[str]:

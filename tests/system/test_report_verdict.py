@@ -107,6 +107,7 @@ def test_the_static_front_places_every_strategy_in_val_space(report, experiment)
     assert "Against the front of 3 tuned static weightings (val metrics, seed 0)" in rep.verdict.text
     assert "#### Against the tuned static front" in (out / "summary.md").read_text()
     assert (out / "static_front.png").is_file()
+    assert dict(rep.setup.settings)["static front"] == "3 trials on seed 0 (report-tiny/static-front)"
 
 
 def test_running_the_suite_again_trains_no_new_static_trial(experiment, tmp_path):
