@@ -6,13 +6,14 @@ before every other metric (``best_epoch``, ``grad/``, ``test/``, ``train/``, ``v
 UI's column picker, in its runs table and in its chart sections.
 
 **The saved view.** MLflow 3's runs table shows no metric column until one is picked, and keeps the pick
-in the browser; its saved views (MLflow >= 3.10 or so: the *Views* menu, ``?viewStateShareKey=<id>``) are
-experiment tags ``mlflow.sharedViewState.<id>`` holding ``{"name", "createdAt", "updatedAt", "state"}``,
-``state`` being the JSON of the page's search facets and table state.  `save_view` writes one, "mimo-bench:
-results": the strategy runs only (``tags.run_key != ''``, so the suite's parent run does not fold them
-away), grouped by the ``strategy`` tag (a group row shows each metric's mean over seeds; the charts
-draw each group's mean with its min-max band), every run shown in the charts, and these columns:
-the headline metrics, then ``best_epoch``.  An older UI ignores the tag and opens its default view.
+in the browser; its saved views (the *Views* menu of MLflow 3.17's runs page, ``?viewStateShareKey=<id>``;
+read from its UI's source, not a documented API) are experiment tags ``mlflow.sharedViewState.<id>``
+holding ``{"name", "createdAt", "updatedAt", "state"}``, ``state`` being the JSON of the page's search
+facets and table state.  `save_view` writes one, "mimo-bench: results": the strategy runs only
+(``tags.run_key != ''``, so the suite's parent run does not fold them away), grouped by the ``strategy``
+tag (a group row shows each metric's mean over seeds; the charts draw each group's mean with its
+min-max band), every run shown in the charts, and these columns: the headline metrics, then
+``best_epoch``.  A UI without saved views ignores the tag and opens its default view.
 """
 
 from __future__ import annotations
