@@ -143,7 +143,8 @@ def front_section(front: FrontComparison, settings: dict[int, str], decimals) ->
         rows.append(cells)
     notes = [
         f"The front: the non-dominated {int(front.static['on_front'].sum())} of {len(front.static)} static weightings "
-        f"(weights on the simplex and the shared lr searched by Optuna), trained on seed {front.seed}; every "
+        f"(weights on the simplex, drawn log-uniformly, and the shared lr searched by Optuna), trained on seed "
+        f"{front.seed}; every "
         "strategy by its run on that seed; val metrics at each run's best-val epoch (test is never used).",
         "Margin: the additive ε-indicator, in fractions of each task's range: how much the strategy could worsen "
         "on every task before a static point dominates it (+), or must improve to escape (−; 0 when it ties a "

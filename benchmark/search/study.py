@@ -24,7 +24,7 @@ from benchmark.api.registry import baseline_strategy
 from benchmark.run.progress import SuiteProgress
 from benchmark.run.runner import SuiteRunner
 from benchmark.search.export import export_suite
-from benchmark.search.objective import Scoring, TrialFailed, TrialObjective, best_val_metrics
+from benchmark.search.objective import Scoring, Space, TrialFailed, TrialObjective, best_val_metrics
 from benchmark.search.plot import plot_trials
 from benchmark.search.stale import settle_left_behind
 from benchmark.search.storages import default_storage, open_storage
@@ -59,9 +59,11 @@ class StudyRunner:
         show_progress: bool = True,
         threads: int | None = None,
         study_tags: dict[str, str] | None = None,
+        space: Space | None = None,
     ):
-        """``study_tags``: more tags for each study's MLflow run (the static front's marks its purpose)."""
-        self.study_tags = study_tags or {}
+        """``study_tags``: more tags for each study's MLflow run (the static front's marks its purpose);
+        ``space``: the trials' strategy options instead of the strategy's own search space."""
+        self.study_tags, self.space = study_tags or {}, space
         if suite.search is None:
             raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
         self.suite, self.search = suite, suite.search
@@ -154,7 +156,9 @@ class StudyRunner:
         entry = next(e for e in self.suite.strategies if e.label == label)
         experiment_id = self.runner.tracker.experiment(self.suite.name)
         remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
-        objective = TrialObjective(self.runner, entry, self.seed, self.scoring, experiment_id, parent_run_id, baseline)
+        objective = TrialObjective(
+            self.runner, entry, self.seed, self.scoring, experiment_id, parent_run_id, baseline, self.space
+        )
         failed = 0
         with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
             while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:

@@ -3,8 +3,8 @@
 ``static_front = { trials = N }``: the tuned static-weights test (Xin et al., "Do Current Multi-Task
 Optimization Methods in Deep Learning Even Help?", NeurIPS 2022; Kurin et al., "In Defense of the
 Unitary Scalarization for Deep Multi-Task Learning", NeurIPS 2022).  After the strategy runs, an Optuna
-study of N trials searches static weights on the simplex (`strategies.static.Static.search_space`) together
-with the shared lr, one val metric per task (multi-objective), on the suite's first seed; the report then
+study of N trials searches static weights on the simplex (drawn log-uniformly: `benchmark.search.front`)
+together with the shared lr, one val metric per task (multi-objective), on the suite's first seed; the report then
 places every strategy against the front its trials trace (`benchmark.report.front`).  ``sampler`` (default
 ``random``; or ``nsga2``) chooses how the weights are drawn.
 """

@@ -93,3 +93,25 @@ def test_the_compare_table_is_checked_with_clear_errors():
     with pytest.raises(MimoBenchError, match="rename that strategy"):
         parse_compare(path, {"static_front": {"trials": 2}}, ["sum", STATIC_FRONT_LABEL])
     assert FRONT_LABEL == STATIC_FRONT_LABEL  # the report finds the trials the suite's study made
+
+
+def test_the_front_draws_weights_log_uniformly_on_the_scaled_simplex():
+    import optuna
+
+    from benchmark.api.problem import TaskSpec
+    from benchmark.search.front import DECADES, front_space
+    from benchmark.suite.search import NarrowedTrial
+
+    tasks = [TaskSpec(name, "classification", 2) for name in ("a", "b", "c")]
+    trial = optuna.trial.FixedTrial(
+        {"strategy.log10_weight_a": 0.0, "strategy.log10_weight_b": 0.0, "strategy.log10_weight_c": -DECADES}
+    )
+    weights = front_space(NarrowedTrial(trial, {}), tasks)["weights"]
+    assert sum(weights.values()) == pytest.approx(3.0) and weights["a"] / weights["c"] == pytest.approx(10**DECADES)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    ratios = []
+    for _ in range(200):
+        drawn = front_space(NarrowedTrial(study.ask(), {}), tasks)["weights"]
+        assert sum(drawn.values()) == pytest.approx(3.0) and min(drawn.values()) > 0
+        ratios.append(drawn["c"] / drawn["a"])
+    assert min(ratios) < 0.02 and max(ratios) > 50  # a task 1% of another's weight, as unequal loss scales need
