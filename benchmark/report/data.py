@@ -94,6 +94,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     metrics = {c: c.removeprefix("metrics.") for c in frame.columns if c.startswith("metrics.")}
     tidy = frame[["run_id", "status", "start_time", *metrics]].rename(columns=metrics)
     tidy["label"] = frame["tags.strategy"]
+    tidy["name"] = frame.get("tags.strategy_name", tidy["label"]).fillna(tidy["label"])  # the registered strategy
     tidy["seed"] = pd.to_numeric(frame["tags.seed"]).astype(int)
     tidy["position"] = pd.to_numeric(frame.get("tags.strategy_position", pd.Series(index=frame.index, dtype=float)))
     tidy["kind"] = frame.get("tags.kind", pd.Series("run", index=frame.index)).fillna("run")

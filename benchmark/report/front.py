@@ -22,7 +22,7 @@ strategy's point p:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ class FrontComparison:
     static: pd.DataFrame  # every static trial: run_id, trial, val metrics, on_front
     placements: pd.DataFrame  # per strategy: label, run_id, where, margin, hv_added, hv_difference, closest
     metrics: list[TaskMetric]  # the val axes
+    names: dict[str, str] = field(default_factory=dict)  # label -> registered strategy name of the placed runs
 
 
 def margin(point: np.ndarray, front: np.ndarray) -> float:
@@ -96,7 +97,8 @@ def compare_to_front(points: pd.DataFrame, metrics: Sequence[TaskMetric]) -> Fro
         return None
     seed = int(static["seed"].mode().iloc[0])
     own = points[(points["kind"] == "run") & (points["seed"] == seed)].reset_index(drop=True)
-    return FrontComparison(seed, static, place(own, static, metrics), list(metrics))
+    names = dict(zip(own["label"], own["name"], strict=True)) if "name" in own else {}
+    return FrontComparison(seed, static, place(own, static, metrics), list(metrics), names)
 
 
 def static_settings(client, run_id: str, tasks: Sequence[str]) -> str:
@@ -120,7 +122,13 @@ def front_sentence(front: FrontComparison, winner: str | None) -> str:
         if groups[kind]:
             parts.append(f"{', '.join(groups[kind])} {'lies' if len(groups[kind]) == 1 else 'lie'} {phrase}")
     text += "; ".join(parts)
-    if winner in groups["inside"]:
+    static_beyond = [label for label in groups["beyond"] if (front.names.get(label) == "static")]
+    if static_beyond:  # the suite's own static weighting beats the searched ones: the search fell short
+        text += (
+            f"; as the suite's own static weighting ({', '.join(static_beyond)}) is among them, {len(front.static)} "
+            "trials do not trace the static front well: give [compare] static_front more trials"
+        )
+    elif winner in groups["inside"]:
         text += f"; a tuned static weighting does at least as well as {winner} on every task and better on one"
     elif winner in groups["beyond"]:
         text += f"; {winner} reaches a trade-off no static weighting did"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -112,7 +113,7 @@ class StudyRunner:
             storage=self.storage,
             load_if_exists=True,
             directions=self.scoring.directions(),
-            sampler=self.sampler(),
+            sampler=self.sampler(f"{self.suite.name}/{label}"),
             pruner=self.pruner(),
         )
         experiment_id = self.runner.tracker.experiment(self.suite.name)
@@ -202,13 +203,24 @@ class StudyRunner:
 
             run_workers(self.suite.path, label, jobs, self.storage_url, self.suite.tracking_uri, show)
 
-    def sampler(self) -> optuna.samplers.BaseSampler:
+    def sampler(self, study_name: str | None = None) -> optuna.samplers.BaseSampler:
+        """The study's sampler, seeded by the search seed; for a study resumed with trials already in it, by
+        the seed and their count, so that a resumed random draw does not repeat the first invocation's."""
+        seed, done = self.seed, self._trials_so_far(study_name) if study_name else 0
+        if done:
+            seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{done}".encode()).digest()[:4], "big")
         name = self.search.sampler_name()
         if name == "random":
-            return optuna.samplers.RandomSampler(seed=self.seed)
+            return optuna.samplers.RandomSampler(seed=seed)
         if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=self.seed)
-        return optuna.samplers.TPESampler(seed=self.seed, constant_liar=True)  # parallel workers spread out
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # parallel workers spread out
+
+    def _trials_so_far(self, study_name: str) -> int:
+        try:
+            return len(optuna.load_study(study_name=study_name, storage=self.storage).get_trials(deepcopy=False))
+        except KeyError:  # no such study yet
+            return 0
 
     def pruner(self) -> optuna.pruners.BasePruner:
         if self.search.pruner == "median":

@@ -60,6 +60,11 @@ def test_each_strategy_run_on_the_front_seed_is_placed_with_its_hypervolumes():
     assert placed.loc["good", "hv_added"] > 0 and placed.loc["bad", "hv_added"] == pytest.approx(0.0)
     assert placed.loc["bad", "hv_difference"] < placed.loc["good", "hv_difference"]
     assert placed.loc["bad", "closest"] == 1 and placed.loc["bad", "val/a/accuracy"] == 0.4  # nearest: (0.5, 0.5)
+    comparison.names = {"good": "static", "bad": "sum"}  # a hand-set static weighting beyond the searched ones
+    assert "as the suite's own static weighting (good) is among them, 4 trials do not trace" in front_sentence(
+        comparison, "good"
+    )
+    comparison.names = {}
     sentence = front_sentence(comparison, "bad")
     assert sentence.startswith("Against the front of 4 tuned static weightings (val metrics, seed 0): good lies")
     assert "bad lies inside it" in sentence and "does at least as well as bad on every task" in sentence
