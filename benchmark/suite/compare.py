@@ -5,8 +5,9 @@ Optimization Methods in Deep Learning Even Help?", NeurIPS 2022; Kurin et al., "
 Unitary Scalarization for Deep Multi-Task Learning", NeurIPS 2022).  After the strategy runs, an Optuna
 study of N trials searches static weights on the simplex (drawn log-uniformly: `benchmark.search.front`)
 together with the shared lr, one val metric per task (multi-objective), on the suite's first seed; the report then
-places every strategy against the front its trials trace (`benchmark.report.front`).  ``sampler`` (default
-``random``; or ``nsga2``) chooses how the weights are drawn.
+places every strategy against the front its trials trace (`benchmark.report.front`).  ``sampler`` chooses
+how the weights are drawn: ``random`` (the default), ``tpe`` (Optuna's multi-objective TPE: random for its
+first 10 trials, then drawn where the earlier trials did well) or ``nsga2``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from benchmark.suite.table import Table
 
 STATIC_FRONT_LABEL = "static-front"  # the label of the front's trials (a suite may not use it)
-FRONT_SAMPLERS = ("random", "nsga2")
+FRONT_SAMPLERS = ("random", "tpe", "nsga2")
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def test_the_compare_table_is_checked_with_clear_errors():
     cases = {
         "compare.static_front.trials: missing": {"static_front": {}},
         "compare.static_front.trials: must be a positive integer": {"static_front": {"trials": 0}},
-        "compare.static_front.sampler: 'tpe' is not allowed": {"static_front": {"trials": 2, "sampler": "tpe"}},
+        "compare.static_front.sampler: 'grid' is not allowed": {"static_front": {"trials": 2, "sampler": "grid"}},
         "compare.static_front.trails: unknown key (did you mean 'trials'?)": {
             "static_front": {"trials": 2, "trails": 3}
         },
