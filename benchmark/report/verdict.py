@@ -177,7 +177,10 @@ def _sentences(
     beaten = [label for label in verdict.beaten if label != baseline]
     if beaten:
         first += f"; better than {_listed(beaten)} on at least one task and worse on none"
-    second = f"Pick {verdict.winner}" if not verdict.tied else f"Pick {verdict.winner} or {_listed(verdict.tied, 'or')}"
+    second = f"Pick {verdict.winner}"
+    if verdict.tied:
+        verb = "does" if len(verdict.tied) == 1 else "do"
+        second += f"; {_listed(verdict.tied)} {verb} as well as far as {verdict.seeds} seeds can tell"
     if verdict.mixed:
         second += "; but " + "; ".join(f"{label} is better on {', '.join(t)}" for label, t in verdict.mixed.items())
     if verdict.untested:
