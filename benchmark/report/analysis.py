@@ -192,7 +192,8 @@ def publish(report: Report, tracker: Tracker, files: list[Path], run_id: str) ->
     for run in report.source.runs.itertuples():  # the UI's charts draw each run in its strategy's colour
         RunLog(tracker.client, run.run_id).color(report.colors[run.label])
     columns = [headline_key(m.task, m.metric) for m in report.source.primary]
-    report.view = save_view(tracker.client, report.source.experiment_id, columns)
+    folded = [FRONT_LABEL] if report.front is not None else []
+    report.view = save_view(tracker.client, report.source.experiment_id, columns, folded)
 
 
 def make_report(

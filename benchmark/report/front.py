@@ -104,7 +104,7 @@ def compare_to_front(points: pd.DataFrame, metrics: Sequence[TaskMetric]) -> Fro
 def static_settings(client, run_id: str, tasks: Sequence[str]) -> str:
     """A static trial's weights and lr, as its run's params record them."""
     params = client.get_run(run_id).data.params
-    weights = ", ".join(f"{t} {float(params.get(f'strategy.weights.{t}', 'nan')):.2f}" for t in tasks)
+    weights = ", ".join(f"{t} {float(params.get(f'strategy.weights.{t}', 'nan')):.3g}" for t in tasks)
     return f"{weights}; lr {float(params.get('optimizer.lr', 'nan')):.2g}"
 
 

@@ -73,6 +73,6 @@ def _code(tags: dict[str, str]) -> str:
     version = f"mimo-bench {tags.get('mimo_bench_version', '?')}"
     commit = tags.get("mlflow.source.git.commit", "unknown")
     if commit == "unknown":
-        return f"{version}, commit unknown (not run from a git checkout)"
+        return f"{version}, commit not recorded (not run from the top of a git checkout)"
     dirty = " with uncommitted changes" if tags.get("code_dirty") == "true" else ""
     return f"{version}, commit {commit[:12]}{dirty}"

@@ -12,8 +12,8 @@ holding ``{"name", "createdAt", "updatedAt", "state"}``, ``state`` being the JSO
 facets and table state.  `save_view` writes one, "mimo-bench: results": the strategy runs only
 (``tags.run_key != ''``, so the suite's parent run does not fold them away), grouped by the ``strategy``
 tag (a group row shows each metric's mean over seeds; the charts draw each group's mean with its
-min-max band), every run shown in the charts, and these columns: the headline metrics, then
-``best_epoch``.  A UI without saved views ignores the tag and opens its default view.
+min-max band) in the order the runs started, a static front's group folded, every run shown in the
+charts, and these columns: the headline metrics, then ``best_epoch``.  A UI without saved views ignores the tag and opens its default view.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ def column(kind: str, key: str) -> str:
     return f"{kind}.`{key}`"
 
 
-def view_state(headline: Sequence[str]) -> dict:
-    """The runs table's state in the saved view (module docstring)."""
+def view_state(headline: Sequence[str], collapsed: Sequence[str] = ()) -> dict:
+    """The runs table's state in the saved view (module docstring); the groups of the ``collapsed`` labels
+    start folded (the static front's trials, which would fill the page)."""
     return {
         "searchFilter": STRATEGY_RUNS,
         "orderByKey": "attributes.start_time",
-        "orderByAsc": False,
+        "orderByAsc": True,  # the suite's runs first, in the order they started; a later search's trials after
         "startTime": "ALL",
         "lifecycleFilter": "Active",
         "modelVersionFilter": "All Runs",
@@ -62,24 +63,25 @@ def view_state(headline: Sequence[str]) -> dict:
         "selectedColumns": [*(column("metrics", key) for key in headline), column("metrics", "best_epoch")],
         "runsHiddenMode": "SHOW_ALL",
         "groupBy": {"groupByKeys": [{"mode": "tag", "groupByData": "strategy"}], "aggregateFunction": "average"},
+        "groupsExpanded": {f"tag.strategy.{label}": False for label in collapsed},
         "useGroupedValuesInCharts": True,
         "hideEmptyCharts": True,
     }
 
 
-def view_tag(headline: Sequence[str], created: int | None = None) -> tuple[str, str]:
+def view_tag(headline: Sequence[str], created: int | None = None, collapsed: Sequence[str] = ()) -> tuple[str, str]:
     """The experiment tag (key, value) of the saved view; ``created``: when the view was first saved (ms)."""
     now = int(time.time() * 1000)
     envelope = {
         "name": VIEW_NAME,
         "createdAt": created or now,
         "updatedAt": now,
-        "state": json.dumps(view_state(headline)),
+        "state": json.dumps(view_state(headline, collapsed)),
     }
     return VIEW_TAG_PREFIX + VIEW_ID, json.dumps(envelope)
 
 
-def save_view(client, experiment_id: str, headline: Sequence[str]) -> str:
+def save_view(client, experiment_id: str, headline: Sequence[str], collapsed: Sequence[str] = ()) -> str:
     """Write (or update) the experiment's saved view; returns its id, for ``?viewStateShareKey=``."""
     key = VIEW_TAG_PREFIX + VIEW_ID
     tags = client.get_experiment(experiment_id).tags
@@ -87,12 +89,12 @@ def save_view(client, experiment_id: str, headline: Sequence[str]) -> str:
     if key in tags:
         try:
             saved = json.loads(tags[key])
-            if json.loads(saved["state"]) == view_state(headline):
+            if json.loads(saved["state"]) == view_state(headline, collapsed):
                 return VIEW_ID  # unchanged: leave it (and its date) alone
             created = int(saved["createdAt"])
         except (ValueError, KeyError, TypeError):
             pass  # not ours, or damaged: rewritten
-    client.set_experiment_tag(experiment_id, *view_tag(headline, created))
+    client.set_experiment_tag(experiment_id, *view_tag(headline, created, collapsed))
     return VIEW_ID
 
 

@@ -84,7 +84,7 @@ def test_the_printed_link_opens_the_runs_table_with_each_strategys_metrics(brows
         page.screenshot(path=folder / "mlflow-runs-view.png")
         page.locator("label:has(input[value=CHART])").click()
         page.get_by_placeholder("Search metric charts").fill("val/")
-        page.wait_for_timeout(4000)
+        page.wait_for_timeout(20_000)  # every run's history loads before the charts draw
         page.screenshot(path=folder / "mlflow-charts.png")
 
 

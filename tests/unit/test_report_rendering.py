@@ -100,6 +100,8 @@ def test_the_saved_view_selects_the_headline_columns_and_groups_by_strategy():
     assert state["selectedColumns"] == ["metrics.`best/a accuracy`", "metrics.`best/b mae`", "metrics.`best_epoch`"]
     assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "strategy"}]
     assert state["searchFilter"] == "tags.run_key != ''"
+    folded = view_state(["best/a accuracy"], collapsed=["static-front"])
+    assert folded["groupsExpanded"] == {"tag.strategy.static-front": False} and folded["orderByAsc"] is True
 
 
 def test_ui_links_open_the_model_training_view(monkeypatch):
@@ -120,3 +122,9 @@ def test_ui_links_open_the_model_training_view(monkeypatch):
 @pytest.mark.parametrize("label", ["sum", "a label with spaces", "ünïcode"])
 def test_colours_are_hex(label):
     assert strategy_colors([label])[label].startswith("#") and len(strategy_colors([label])[label]) == 7
+
+
+def test_runs_record_the_commit_of_the_checkout_that_holds_the_benchmark_package():
+    from benchmark.tracking.versions import CHECKOUT
+
+    assert (CHECKOUT / "benchmark" / "__init__.py").is_file()  # not benchmark/ itself: its commit was never found
