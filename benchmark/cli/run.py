@@ -26,12 +26,17 @@ def command(args: argparse.Namespace) -> int:
     from benchmark.run.summary import print_summary
 
     runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force, threads=args.threads)
+    front = suite.compare.static_front
     if args.dry_run:
         for spec, action in runner.plan():
             print(f"{spec.name:<40} {action}")
+        if front:
+            print(f"{'static-front':<40} an Optuna study of {front.trials} static weightings (resumed up to that)")
         print_unimported(suite)
         return 0
-    outcomes = runner.run(args.jobs)
+    outcomes = runner.run(args.jobs, report=front is None)
+    if front:
+        _static_front(suite, runner, args)
     print_summary(suite.name, outcomes, runner.problem.tasks, per_strategy=runner.report is None)
     if runner.report is not None:
         from benchmark.report.analysis import print_report
@@ -39,3 +44,19 @@ def command(args: argparse.Namespace) -> int:
         print_report(runner.report)
     failed = any(o.status == "FAILED" for o in outcomes)
     return EXIT_RUN_FAILED if failed and not args.allow_failures else 0
+
+
+def _static_front(suite, runner, args: argparse.Namespace) -> None:
+    """The [compare] static front's study after the strategy runs, then the report that places them against it
+    (a failed study is said and the report made without it: every strategy run is already safe)."""
+    import sys
+
+    from benchmark.api.errors import MimoBenchError, one_line
+    from benchmark.report.analysis import report_at_end
+    from benchmark.search.front import run_static_front
+
+    try:
+        run_static_front(suite, show_progress=not args.no_progress, threads=args.threads)
+    except MimoBenchError as error:
+        print(f"mimo-bench: warning: the static front's study stopped: {one_line(error)}", file=sys.stderr)
+    runner.report = report_at_end(runner.tracker, suite.name, runner.parent_run_id)

@@ -7,9 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+MOST_LINKS = 8  # experiments listed with their own link (the latest first)
+
 
 def command(args: argparse.Namespace) -> int:
-    """Replace this process with `mlflow ui` (so Ctrl-C and signals reach the server directly)."""
+    """Print each experiment's runs page, then replace this process with `mlflow ui` (so Ctrl-C and
+    signals reach the server directly)."""
     from benchmark.tracking.uri import default_tracking_uri
 
     uri = args.tracking_uri or default_tracking_uri()
@@ -17,7 +20,24 @@ def command(args: argparse.Namespace) -> int:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-P", "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--host", args.host, "--port", str(args.port), "--workers", "1"]
-    page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"  # runs, not GenAI
-    print(f"MLflow UI for {uri} at {page} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    base = f"http://{args.host}:{args.port}"
+    # the experiment list's own links open MLflow's GenAI view; these open the runs table (model training)
+    print(
+        f"MLflow UI for {uri} at {base}/#/experiments?workflowType=machine_learning (Ctrl-C to stop)", file=sys.stderr
+    )
+    for name, page in _pages(uri, base)[:MOST_LINKS]:
+        print(f"  {name}: {page}", file=sys.stderr)
+    sys.stderr.flush()
     os.execve(sys.executable, command, {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     return 0  # not reached
+
+
+def _pages(uri: str, base: str) -> list[tuple[str, str]]:
+    """Each experiment's runs page; none when the store cannot be read now (the UI will say why)."""
+    try:
+        from benchmark.tracking.store import Tracker
+        from benchmark.tracking.views import experiment_pages
+
+        return experiment_pages(Tracker(uri).client, base)
+    except Exception:
+        return []

@@ -1,15 +1,16 @@
-"""`mimo-bench report`: an experiment's runs turned into a trade-off analysis.
+"""`mimo-bench report`: an experiment's runs turned into a verdict and a trade-off analysis.
 
-Tables (per-strategy mean ± std and 95% CI over seeds, Δm% and mean rank against a baseline,
-paired tests), the Pareto set with each strategy's hypervolume, and plots; printed, written to
-a folder (summary.md, summary.csv, report.html, PNGs) and logged on the parent run.
-Statistics live in `benchmark.report.stats`, reading in `benchmark.report.data`, figures in
+First the verdict (which strategy to use, how sure, against what: `benchmark.report.verdict`), then
+tables (per-strategy mean ± std and 95% CI over seeds, Δm% and mean rank against a baseline, paired
+tests), the Pareto set with each strategy's hypervolume, the comparison with the tuned static front
+where the suite asked for it (`benchmark.report.front`), what was run (`benchmark.report.setup`), and
+plots; printed, written to a folder (summary.md, summary.csv, report.html, PNGs) and logged on the
+parent run.  Statistics live in `benchmark.report.stats`, reading in `benchmark.report.data`, figures in
 `benchmark.report.plots`, the tables as text in `benchmark.report.tables`, the page in `benchmark.report.page`.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ import pandas as pd
 from benchmark.api.errors import one_line
 from benchmark.api.registry import baseline_strategy
 from benchmark.report import plots as report_plots
+from benchmark.report.colors import strategy_colors
 from benchmark.report.data import ExperimentRuns, best_epoch_values, histories, history_keys, load_runs
+from benchmark.report.front import FRONT_LABEL, FrontComparison, compare_to_front, front_sentence, static_settings
 from benchmark.report.page import html_page, markdown_page, print_sections
+from benchmark.report.setup import Setup, read_setup
 from benchmark.report.stats import (
-    MIN_PAIRS,
     delta_m,
     hypervolume,
     mean_rank,
@@ -35,15 +38,20 @@ from benchmark.report.stats import (
     to_minimization,
 )
 from benchmark.report.tables import headline, sections
+from benchmark.report.verdict import Verdict, decide
+from benchmark.tracking.links import experiment_url, run_url, ui_address
 from benchmark.tracking.runlog import RunLog
 from benchmark.tracking.store import Tracker
+from benchmark.tracking.views import headline_key, save_view
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mimo-bench ui` serves a local store
 FIGURES = {
     "pareto.png": "Pareto fronts per pair of tasks",
     "weights.png": "Loss weight trajectories",
     "learning_curves.png": "Validation learning curves",
     "loss_ratios.png": "Train loss ratios L(e) / L(0)",
     "gradients.png": "Gradient diagnostics",
+    "static_front.png": "Strategies against the tuned static front (val)",
 }
 
 
@@ -59,6 +67,13 @@ class Report:
     points: pd.DataFrame  # every finished run and trial, with ``on_front``
     hypervolumes: pd.DataFrame  # per strategy: points, points on the front, normalized hypervolume
     reference: dict[str, float]  # the hypervolume reference point, per primary metric key
+    verdict: Verdict = field(default_factory=lambda: Verdict(""))
+    setup: Setup = field(default_factory=Setup)
+    front: FrontComparison | None = None  # where the strategies lie against the tuned static front, if run
+    front_settings: dict[int, str] = field(default_factory=dict)  # a static point's weights and lr, by its row
+    colors: dict[str, str] = field(default_factory=dict)  # label -> its colour in every figure and the UI
+    ui: str | None = None  # the MLflow UI's address, where known: the tables link to the runs
+    view: str | None = None  # the key of the saved runs-table view of the experiment (`benchmark.tracking.views`)
     notes: list[str] = field(default_factory=list)
 
 
@@ -71,7 +86,7 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str | None = None,
     table["Δm%"] = delta_m(table, baseline, primary)
     table["mean rank"] = mean_rank(table, primary)
     tests = paired_tests(runs, baseline, primary)
-    notes = _notes(source, baseline, tests)
+    notes = _notes(source, baseline)
     points = pd.concat([runs[runs["counts"]], source.trials], ignore_index=True)
     if space == "val":
         points = best_epoch_values(tracker, points, [m.key("val") for m in primary])
@@ -94,19 +109,41 @@ def build(source: ExperimentRuns, tracker: Tracker, baseline: str | None = None,
                 }
             )
         hypervolumes = pd.DataFrame(rows).set_index("strategy")
-    return Report(source, baseline, space, table, tests, points, hypervolumes, reference, notes)
+    report = Report(source, baseline, space, table, tests, points, hypervolumes, reference, notes=notes)
+    report.verdict = decide(runs, baseline, primary, table["Δm%"], tests)
+    report.setup = read_setup(tracker, source)
+    _static_front(report, tracker, points)
+    report.colors = strategy_colors([*runs["label"], *points.get("label", [])])
+    report.ui = ui_address(tracker.uri)
+    return report
 
 
-def _notes(source: ExperimentRuns, baseline: str, tests: pd.DataFrame) -> list[str]:
+def _static_front(report: Report, tracker: Tracker, points: pd.DataFrame) -> None:
+    """Place the strategies against the suite's tuned static front, if it has one, and say so in the verdict."""
+    source, keys = report.source, [m.key("val") for m in report.source.primary]
+    if not (source.trials["label"] == FRONT_LABEL).any():
+        return
+    if report.space != "val":  # the front lives in val space whatever the Pareto analysis uses
+        points = best_epoch_values(tracker, pd.concat([source.runs[source.runs["counts"]], source.trials]), keys)
+    report.front = compare_to_front(points, source.primary)
+    if report.front is None:
+        return
+    closest = set(report.front.placements["closest"])
+    report.front_settings = {
+        index: static_settings(tracker.client, report.front.static.loc[index, "run_id"], source.tasks)
+        for index in closest
+    }
+    report.verdict.text += " " + front_sentence(report.front, report.verdict.winner)
+    studies = ", ".join(sorted(set(report.front.static["study"])))
+    report.setup.settings.append(
+        ("static front", f"{len(report.front.static)} trials on seed {report.front.seed} ({studies})")
+    )
+
+
+def _notes(source: ExperimentRuns, baseline: str) -> list[str]:
     notes = list(source.notes)
     if baseline not in set(source.runs["label"]):
         notes.append(f"No '{baseline}' runs in this experiment: Δm% and the paired tests need the baseline.")
-    few = tests[tests["pairs"] < MIN_PAIRS].drop_duplicates("strategy")
-    for row in few.itertuples():
-        notes.append(
-            f"{row.strategy}: {row.pairs} seed(s) paired with {baseline}, too few for a paired t-test (it needs "
-            f"{MIN_PAIRS}); its differences are not tested. Add seeds to the suite to test them."
-        )
     for row in source.runs[~source.runs["counts"]].itertuples():
         notes.append(f"{row.label}/seed-{row.seed} {row.status}: {row.reason or 'no reason recorded'} (excluded).")
     return notes
@@ -120,14 +157,21 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
     keys = history_keys(source.runs, source.tasks, source.primary)
     counted = source.runs[source.runs["counts"]]
     history = histories(tracker, counted["run_id"].tolist(), keys)
+    colors = report.colors
     drawn = {
-        "pareto.png": report_plots.pareto_pairs(report.points, source.primary, report.space, folder / "pareto.png"),
-        "weights.png": report_plots.weight_trajectories(history, counted, source.tasks, folder / "weights.png"),
-        "learning_curves.png": report_plots.learning_curves(
-            history, counted, source.primary, folder / "learning_curves.png"
+        "pareto.png": report_plots.pareto_pairs(
+            report.points, source.primary, report.space, colors, folder / "pareto.png"
         ),
-        "loss_ratios.png": report_plots.loss_ratios(history, counted, source.tasks, folder / "loss_ratios.png"),
-        "gradients.png": report_plots.gradient_diagnostics(history, counted, source.tasks, folder / "gradients.png"),
+        "weights.png": report_plots.weight_trajectories(history, counted, source.tasks, colors, folder / "weights.png"),
+        "learning_curves.png": report_plots.learning_curves(
+            history, counted, source.primary, colors, folder / "learning_curves.png"
+        ),
+        "gradients.png": report_plots.gradient_diagnostics(
+            history, counted, source.tasks, colors, folder / "gradients.png"
+        ),
+        "loss_ratios.png": report_plots.loss_ratios(history, counted, source.tasks, colors, folder / "loss_ratios.png"),
+        "static_front.png": report.front is not None
+        and report_plots.static_front(report.front, colors, folder / "static_front.png"),
     }
     images = [folder / name for name, done in drawn.items() if done]
     title = f"mimo-bench report of {headline(report)}"
@@ -139,27 +183,19 @@ def write(report: Report, tracker: Tracker, folder: Path) -> list[Path]:
 
 
 def publish(report: Report, tracker: Tracker, files: list[Path], run_id: str) -> None:
-    """The files as artifacts under ``report/`` of ``run_id``, the headline and tables as its description,
-    and each strategy's Δm%, mean rank and hypervolume as its metrics (``report/<figure>/<strategy>``)."""
+    """The files as artifacts under ``report/`` of ``run_id``, and the verdict and tables as its description
+    (the numbers are in ``report/summary.csv``: one-bar charts of them only crowded the chart view),
+    each run's colour in the MLflow UI set to its strategy's colour in the figures, and the experiment's
+    saved view of its runs table (`benchmark.tracking.views`) written or updated."""
     for path in files:
         tracker.client.log_artifact(run_id, str(path), "report")
     log = RunLog(tracker.client, run_id)
     log.describe(markdown_page(headline(report), sections(report), []))
-    figures = {"delta_m_pct": report.table["Δm%"], "mean_rank": report.table["mean rank"]}
-    if len(report.hypervolumes):
-        figures["hypervolume"] = report.hypervolumes["hypervolume"]
-    values = {
-        f"report/{name}/{_metric_safe(label)}": float(value)
-        for name, column in figures.items()
-        for label, value in column.items()
-        if not math.isnan(value)
-    }
-    log.metrics(values, 0)
-
-
-def _metric_safe(label: str) -> str:
-    """A strategy label as an MLflow metric-name part (letters, digits, ``_ - .`` and spaces)."""
-    return "".join(c if c.isalnum() or c in "_-. " else "_" for c in label)
+    for run in report.source.runs.itertuples():  # the UI's charts draw each run in its strategy's colour
+        RunLog(tracker.client, run.run_id).color(report.colors[run.label])
+    columns = [headline_key(m.task, m.metric) for m in report.source.primary]
+    folded = [FRONT_LABEL] if report.front is not None else []
+    report.view = save_view(tracker.client, report.source.experiment_id, columns, folded)
 
 
 def make_report(
@@ -205,6 +241,8 @@ def print_report(report: Report) -> None:
     to find it in the MLflow UI."""
     print_sections(f"mimo-bench report of {headline(report)}", sections(report, full=False))
     source = report.source
+    base = report.ui or LOCAL_UI
+    where = "" if report.ui else " (mimo-bench ui)"
+    print(f"In the MLflow UI{where}: the runs {experiment_url(base, source.experiment_id, report.view)}")
     if source.parent_run_id:
-        page = f"#/experiments/{source.experiment_id}/runs/{source.parent_run_id}?workflowType=machine_learning"
-        print(f"In the MLflow UI (mimo-bench ui): http://127.0.0.1:5000/{page}")
+        print(f"  and this report on the suite's run: {run_url(base, source.experiment_id, source.parent_run_id)}")

@@ -94,6 +94,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     metrics = {c: c.removeprefix("metrics.") for c in frame.columns if c.startswith("metrics.")}
     tidy = frame[["run_id", "status", "start_time", *metrics]].rename(columns=metrics)
     tidy["label"] = frame["tags.strategy"]
+    tidy["name"] = frame.get("tags.strategy_name", tidy["label"]).fillna(tidy["label"])  # the registered strategy
     tidy["seed"] = pd.to_numeric(frame["tags.seed"]).astype(int)
     tidy["position"] = pd.to_numeric(frame.get("tags.strategy_position", pd.Series(index=frame.index, dtype=float)))
     tidy["kind"] = frame.get("tags.kind", pd.Series("run", index=frame.index)).fillna("run")
@@ -166,14 +167,16 @@ def current_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _latest_parent(client, experiment_id: str) -> str | None:
-    """The latest suite or study run of the experiment."""
-    found = [
-        run
-        for kind in ("suite", "study")
-        for run in client.search_runs(
-            [experiment_id], tag_filter(kind=kind), max_results=1, order_by=["attributes.start_time DESC"]
+    """The latest suite or study run of the experiment (a static front's study is part of its suite's run)."""
+    found = list(
+        client.search_runs(
+            [experiment_id], tag_filter(kind="suite"), max_results=1, order_by=["attributes.start_time DESC"]
         )
-    ]
+    )
+    studies = client.search_runs(
+        [experiment_id], tag_filter(kind="study"), max_results=50, order_by=["attributes.start_time DESC"]
+    )
+    found += [run for run in studies if "compare" not in run.data.tags][:1]
     return max(found, key=lambda run: run.info.start_time).info.run_id if found else None
 
 

@@ -32,8 +32,10 @@ from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
 from benchmark.tracking.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
+from benchmark.tracking.filters import best_epoch_for
 from benchmark.tracking.runlog import Heartbeat, RunLog
 from benchmark.tracking.store import Tracker
+from benchmark.tracking.views import headline_metrics
 from benchmark.train.model import ModelConfig
 from benchmark.train.single_task import SingleTaskTrainers
 from benchmark.train.trainer import TrainConfig, Trainer
@@ -70,6 +72,15 @@ def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: R
     }
 
 
+def metrics_by_model_epoch(test: dict[str, float], selection: dict[str, float]) -> dict[int, dict[str, float]]:
+    """The test metrics grouped by the epoch whose model gave them (``best_epoch``, or a task's own
+    ``best_epoch/<task>`` with separate nets), so the MLflow UI plots each at that step."""
+    grouped: dict[int, dict[str, float]] = {}
+    for key, value in test.items():
+        grouped.setdefault(best_epoch_for(selection, key), {})[key] = value
+    return grouped
+
+
 class SuiteRunner:
     """Runs one suite invocation against one tracking store."""
 
@@ -85,6 +96,7 @@ class SuiteRunner:
         self.force = force
         self._data: dict[int, ProblemData] = {}
         self.report: Report | None = None  # made at the end of `run`
+        self.parent_run_id: str | None = None  # the parent run of `run`
 
     @functools.cached_property
     def problem(self) -> Problem:
@@ -110,9 +122,10 @@ class SuiteRunner:
                 plan.append((spec, wording[decision.action]))
         return plan
 
-    def run(self, jobs: int | None = 1) -> list[RunOutcome]:
-        """Every run of the suite, nested under one parent run; ``jobs`` > 1 trains them in that many processes,
-        None as many as `resolve_jobs` finds cores for."""
+    def run(self, jobs: int | None = 1, report: bool = True) -> list[RunOutcome]:
+        """Every run of the suite, nested under one parent run (`parent_run_id`); ``jobs`` > 1 trains them in
+        that many processes, None as many as `resolve_jobs` finds cores for; ``report``: make the report at
+        the end (False: the caller makes it, after the static front of a [compare] table)."""
         suite = self.suite
         jobs = resolve_jobs(jobs, self.threads, self.device)
         with STOP.deferred():  # a SIGTERM is taken at a batch or between runs, never inside a store write
@@ -133,9 +146,12 @@ class SuiteRunner:
                 {k: v for k, v in suite.resolved().items() if k != "strategies"},
             )
             with Heartbeat(parent, HEARTBEAT_EVERY):
-                return self._run_under(parent, experiment_id, specs, jobs)
+                self.parent_run_id = parent.run_id
+                return self._run_under(parent, experiment_id, specs, jobs, report)
 
-    def _run_under(self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int) -> list[RunOutcome]:
+    def _run_under(
+        self, parent: RunLog, experiment_id: str, specs: list[RunSpec], jobs: int, report: bool = True
+    ) -> list[RunOutcome]:
         """Train and report the suite under its ``parent`` run, which ends FINISHED, FAILED or KILLED, never RUNNING."""
         outcomes: list[RunOutcome] = []
         try:
@@ -148,7 +164,8 @@ class SuiteRunner:
             parent.describe(summary_markdown(outcomes, self.problem.tasks))
             from benchmark.report.analysis import report_at_end  # matplotlib and scipy only when a suite ends
 
-            self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
+            if report:
+                self.report = report_at_end(self.tracker, self.suite.name, parent.run_id)  # replaces the description
         except KeyboardInterrupt:
             parent.describe(summary_markdown(outcomes, self.problem.tasks))
             parent.finish("KILLED")
@@ -238,7 +255,12 @@ class SuiteRunner:
                         after_epoch(trainer.epoch, metrics)
                 test = trainer.test()
                 log.text(repr(trainer.strategy), "strategy.txt")
-                log.metrics({**test, **trainer.selection_metrics()}, suite.epochs)
+                selection = trainer.selection_metrics()
+                log.metrics(selection, suite.epochs)
+                primary = {task.name: task.primary_metric for task in data.tasks}
+                for epoch, values in metrics_by_model_epoch(test, selection).items():
+                    # each at the step of the epoch its model comes from, the primary ones also under short names
+                    log.metrics({**headline_metrics(values, primary), **values}, epoch)
                 log.file(lambda path: torch.save(checkpoint(trainer, data, spec), path), "checkpoint.pt")
             except StopRun as stop:
                 log.tags({"stopped": stop.reason})

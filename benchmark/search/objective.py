@@ -9,7 +9,9 @@ sum.  ``objective = "pareto"``: one val metric per task.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
@@ -24,6 +26,8 @@ from benchmark.suite.schema import StrategyEntry
 from benchmark.suite.search import NarrowedTrial, SearchConfig
 from benchmark.tracking.claims import Claim, owner_id
 from benchmark.tracking.filters import best_epoch_for
+
+Space = Callable[[Any, Sequence[TaskSpec]], dict[str, Any]]  # (trial, tasks) -> strategy options
 
 
 class TrialFailed(Exception):
@@ -79,17 +83,20 @@ class TrialObjective:
         experiment_id: str,
         parent_run_id: str,
         baseline: dict[str, float],
+        space: Space | None = None,
     ):
+        """``space``: the trial's strategy options instead of the strategy's own ``search_space``."""
         self.runner, self.entry, self.seed, self.scoring = runner, entry, seed, scoring
         self.experiment_id, self.parent_run_id, self.baseline = experiment_id, parent_run_id, baseline
         self.cls = STRATEGIES.get(entry.name)
+        self.space = space or self.cls.search_space
         self.base = next(s for s in expand(runner.suite, runner.device, runner.threads) if s.seed == seed)
 
     def __call__(self, trial: optuna.Trial, progress: SuiteProgress) -> float | list[float]:
         entry, suite, search, scoring = self.entry, self.runner.suite, self.scoring.search, self.scoring
         params = {
             **entry.params,
-            **self.cls.search_space(NarrowedTrial(trial, search.space.get(entry.label, {})), scoring.tasks),
+            **self.space(NarrowedTrial(trial, search.space.get(entry.label, {})), scoring.tasks),
         }
         optimizer = sample_optimizer(trial, suite.path, suite.optimizer, search.optimizer_space, suite.epochs)
         definition = {

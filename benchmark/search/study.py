@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from benchmark.api.registry import baseline_strategy
 from benchmark.run.progress import SuiteProgress
 from benchmark.run.runner import SuiteRunner
 from benchmark.search.export import export_suite
-from benchmark.search.objective import Scoring, TrialFailed, TrialObjective, best_val_metrics
+from benchmark.search.objective import Scoring, Space, TrialFailed, TrialObjective, best_val_metrics
 from benchmark.search.plot import plot_trials
 from benchmark.search.stale import settle_left_behind
 from benchmark.search.storages import default_storage, open_storage
@@ -53,8 +54,17 @@ class StudyRunner:
     """Runs the suite's ``[search]``: one study per searched strategy configuration."""
 
     def __init__(
-        self, suite: Suite, storage: str | None = None, show_progress: bool = True, threads: int | None = None
+        self,
+        suite: Suite,
+        storage: str | None = None,
+        show_progress: bool = True,
+        threads: int | None = None,
+        study_tags: dict[str, str] | None = None,
+        space: Space | None = None,
     ):
+        """``study_tags``: more tags for each study's MLflow run (the static front's marks its purpose);
+        ``space``: the trials' strategy options instead of the strategy's own search space."""
+        self.study_tags, self.space = study_tags or {}, space
         if suite.search is None:
             raise MimoBenchError(f"{suite.path}: no [search] table; add one naming the strategies to search")
         self.suite, self.search = suite, suite.search
@@ -103,7 +113,7 @@ class StudyRunner:
             storage=self.storage,
             load_if_exists=True,
             directions=self.scoring.directions(),
-            sampler=self.sampler(),
+            sampler=self.sampler(f"{self.suite.name}/{label}"),
             pruner=self.pruner(),
         )
         experiment_id = self.runner.tracker.experiment(self.suite.name)
@@ -123,7 +133,7 @@ class StudyRunner:
             created = tracker.start_run(
                 experiment_id,
                 f"search {label}",
-                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name},
+                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name, **self.study_tags},
                 {
                     "sampler": self.search.sampler_name(),
                     "pruner": self.search.pruner,
@@ -148,7 +158,9 @@ class StudyRunner:
         entry = next(e for e in self.suite.strategies if e.label == label)
         experiment_id = self.runner.tracker.experiment(self.suite.name)
         remaining = self.search.trials - len(study.get_trials(deepcopy=False, states=DONE))
-        objective = TrialObjective(self.runner, entry, self.seed, self.scoring, experiment_id, parent_run_id, baseline)
+        objective = TrialObjective(
+            self.runner, entry, self.seed, self.scoring, experiment_id, parent_run_id, baseline, self.space
+        )
         failed = 0
         with SuiteProgress(max(remaining, 0), enabled=self.runner.show_progress) as progress:
             while len(study.get_trials(deepcopy=False, states=DONE)) < self.search.trials:
@@ -192,13 +204,24 @@ class StudyRunner:
 
             run_workers(self.suite.path, label, jobs, self.storage_url, self.suite.tracking_uri, show)
 
-    def sampler(self) -> optuna.samplers.BaseSampler:
+    def sampler(self, study_name: str | None = None) -> optuna.samplers.BaseSampler:
+        """The study's sampler, seeded by the search seed; for a study resumed with trials already in it, by
+        the seed and their count, so that a resumed random draw does not repeat the first invocation's."""
+        seed, done = self.seed, self._trials_so_far(study_name) if study_name else 0
+        if done:
+            seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{done}".encode()).digest()[:4], "big")
         name = self.search.sampler_name()
         if name == "random":
-            return optuna.samplers.RandomSampler(seed=self.seed)
+            return optuna.samplers.RandomSampler(seed=seed)
         if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=self.seed)
-        return optuna.samplers.TPESampler(seed=self.seed, constant_liar=True)  # parallel workers spread out
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # parallel workers spread out
+
+    def _trials_so_far(self, study_name: str) -> int:
+        try:
+            return len(optuna.load_study(study_name=study_name, storage=self.storage).get_trials(deepcopy=False))
+        except KeyError:  # no such study yet
+            return 0
 
     def pruner(self) -> optuna.pruners.BasePruner:
         if self.search.pruner == "median":

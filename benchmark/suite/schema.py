@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmark.api.errors import MimoBenchError, PluginError, did_you_mean, unknown_name_error
 from benchmark.api.registry import PROBLEMS, STRATEGIES, Registry, with_defaults
+from benchmark.suite.compare import CompareConfig, parse_compare
 from benchmark.suite.search import parse_search
 from benchmark.suite.table import REQUIRED, Table
 from benchmark.suite.training import check_head_lr, parse_accumulate, parse_early_stopping, parse_optimizer
@@ -59,6 +60,7 @@ class Suite:
     unimported: tuple[str, ...] = ()  # `module:attr` plugins located but not imported: options unchecked
     accumulate: int = 1  # batches per optimizer step
     early_stopping: dict[str, Any] = field(default_factory=lambda: {"patience": 0, "min_delta": 0.0})
+    compare: CompareConfig = field(default_factory=CompareConfig)  # the [compare] table
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -77,26 +79,12 @@ class Suite:
             "tracking": {"uri": self.tracking_uri},
             "strategies": [{"name": s.name, "label": s.label, **s.params} for s in self.strategies],
             **({"search": dataclasses.asdict(self.search)} if self.search else {}),
+            **({"compare": dataclasses.asdict(self.compare)} if self.compare.static_front else {}),
         }
 
 
-TOP_LEVEL = [
-    "name",
-    "description",
-    "epochs",
-    "batch_size",
-    "accumulate",
-    "seeds",
-    "device",
-    "diagnostics",
-    "problem",
-    "model",
-    "optimizer",
-    "early_stopping",
-    "tracking",
-    "strategies",
-    "search",
-]
+TOP_LEVEL = ["name", "description", "epochs", "batch_size", "accumulate", "seeds", "device", "diagnostics", "problem"]
+TOP_LEVEL += ["model", "optimizer", "early_stopping", "tracking", "strategies", "search", "compare"]
 
 
 def load_suite(path: str | Path, tracking_uri: str | None = None, import_plugins: bool = True) -> Suite:
@@ -162,6 +150,7 @@ def parse_suite(
         classes = {e.label: STRATEGIES.get(e.name) for e in strategies if not e.error}
         table = top.get("search", dict, {}, "a table")
         search = parse_search(path, table, list(classes), classes, tasks, optimizer, epochs)
+    compare = parse_compare(path, top.get("compare", dict, {}, "a table"), [e.label for e in strategies])
     top.check_no_rest(TOP_LEVEL)
     return Suite(
         path,
@@ -182,6 +171,7 @@ def parse_suite(
         tuple(plugins.unimported),
         accumulate,
         early_stopping,
+        compare,
     )
 
 

@@ -29,7 +29,8 @@ from benchmark.tracking.runlog import CHECKPOINT_ARTIFACT, RunLog
 from benchmark.tracking.untrusted import path_component, redact
 from benchmark.tracking.versions import versions
 
-# the MLflow UI opens an experiment in its model-training mode (runs table, charts), not its GenAI mode
+# an experiment of model training, not of a GenAI app: what MLflow 3's UI reads where its mode toggle is off;
+# MLflow 3.17's UI takes the mode from the ``workflowType`` URL parameter instead (`benchmark.tracking.links`)
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import benchmark
 
-CHECKOUT = Path(__file__).resolve().parent.parent  # the folder holding the benchmark package
+CHECKOUT = Path(__file__).resolve().parents[2]  # the folder holding the benchmark package (benchmark/tracking/..)
 
 
 def _git(root: Path, *arguments: str) -> str:

@@ -1,13 +1,11 @@
-"""`mimo-bench report` on an experiment made by a tiny real suite, checked against hand computations."""
+"""`mimo-bench report` on an experiment made by a tiny real suite, checked against hand computations
+(the verdict, the renderings and the static front: test_report_verdict.py)."""
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import statistics
 import subprocess
-import sys
 from itertools import product
 from pathlib import Path
 
@@ -18,82 +16,27 @@ from mlflow import MlflowClient
 from PIL import Image
 from scipy import stats
 
-from benchmark.cli import main
 from benchmark.report.analysis import make_report
 from benchmark.report.stats import TaskMetric, delta_m, holm, hypervolume, pareto_mask
-from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
-from tests.conftest import dataset_cache
 from tests.helpers import COMMAND
 
 pytestmark = pytest.mark.slow
 
 TASKS = ("alphabet", "character", "slant")
 PRIMARY = {"alphabet": "accuracy", "character": "accuracy", "slant": "mae"}
-FLAKY_PLUGIN = '''
-import torch
-from benchmark.api.strategy import LossWeighting
-
-class Flaky(LossWeighting):
-    """Half weights; fails on its third step when trained with seed 1 (a real failing run)."""
-
-    def combine(self, ctx):
-        if ctx.step == 2 and torch.initial_seed() == 1:
-            raise RuntimeError("flaky on seed 1")
-        weights = {n: ctx.losses[n].new_tensor(0.5) for n in self.task_names}
-        return sum(weights[n] * loss for n, loss in ctx.losses.items()), weights
-'''
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory, _migrated_store) -> str:
-    """2 strategies x 3 seeds, plus a plugin whose seed-1 run fails; returns the tracking URI."""
-    folder = tmp_path_factory.mktemp("report")
-    store = folder / "mlflow.db"
-    shutil.copy(_migrated_store, store)
-    uri = f"sqlite:///{store}"
-    (folder / "mimo_flaky_plugin.py").write_text(FLAKY_PLUGIN)
-    suite = {
-        "name": "report-tiny",
-        "epochs": 3,
-        "batch_size": 16,
-        "seeds": [0, 1, 2],
-        "problem": {
-            "name": "glyphs",
-            "alphabets": 2,
-            "characters": 3,
-            "samples": 12,
-            "image_size": 16,
-            "trajectory_length": 16,
-        },
-        "model": {"conv_channels": [4], "sequence_hidden": 8, "trunk": [16]},
-        "strategies": [{"name": "sum"}, {"name": "normalized"}, {"name": "mimo_flaky_plugin:Flaky", "label": "flaky"}],
-    }
-    path = folder / "suite.toml"
-    path.write_text(to_toml(suite))
-    os.environ["MIMO_BENCH_CACHE"] = str(dataset_cache(tmp_path_factory))
-    sys.path.insert(0, str(folder))
-    try:
-        assert main(["run", str(path), "--tracking-uri", uri, "--no-progress"]) == 1  # the flaky run failed
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("mimo_flaky_plugin", None)
-    return uri
-
-
-@pytest.fixture(scope="module")
-def report(experiment, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-out")
-    return make_report(Tracker(experiment), "report-tiny", out=out), out
+# the `experiment` and `report` fixtures (tests/system/conftest.py): a tiny real suite, trained once per session
 
 
 def finished_metrics(uri: str) -> dict[str, list[dict[str, float]]]:
-    """Per strategy label, the metrics of each FINISHED run, read straight from MLflow."""
+    """Per strategy label, the metrics of each FINISHED run (search trials left out), read straight from MLflow."""
     client = MlflowClient(uri)
     experiment_id = client.get_experiment_by_name("report-tiny").experiment_id
     runs = client.search_runs([experiment_id], "tags.run_key != '' and attributes.status = 'FINISHED'")
     found: dict[str, list[dict[str, float]]] = {}
     for run in sorted(runs, key=lambda r: int(r.data.tags["seed"])):
+        if run.data.tags.get("kind") == "trial":
+            continue
         found.setdefault(run.data.tags["strategy"], []).append(run.data.metrics)
     return found
 
@@ -136,7 +79,8 @@ def test_delta_m_and_paired_tests_match_the_formula(report, experiment):
     assert slant["pairs"] == 3 and slant["p"] == pytest.approx(expected)
     flaky = tests[tests["strategy"] == "flaky"]
     assert (flaky["pairs"] == 2).all() and flaky["p"].isna().all()  # too few pairs: not tested
-    assert any("flaky: 2 seed(s) paired with sum, too few" in note for note in report[0].notes)
+    assert not any("flaky" in note and "too few" in note for note in report[0].notes)  # one line, not a note each
+    assert "Not tested, fewer than 3 seeds paired with sum: flaky (add seeds" in (report[1] / "summary.md").read_text()
 
 
 def test_delta_m_sign_follows_each_metrics_direction():
@@ -156,7 +100,7 @@ def test_pareto_set_is_non_dominated_and_complete(report):
     rep = report[0]
     points = rep.points
     primary = rep.source.primary
-    assert len(points) == 8  # 3 + 3 + 2 finished runs
+    assert len(points) == 11  # 3 + 3 + 2 finished runs, 3 static-front trials
     values = [
         [row[m.key(rep.space)] * (1 if m.higher_is_better else -1) for m in primary] for _, row in points.iterrows()
     ]
@@ -216,7 +160,7 @@ def test_the_run_command_reported_at_its_end_with_the_failed_run(experiment):
     description = parent.data.tags["mlflow.note.content"]
     assert "flaky/seed-1 FAILED: RuntimeError: flaky on seed 1 (excluded)" in description
     assert "Every run (the latest per strategy and seed)" in description
-    assert description.count("| FINISHED |") == 8 and description.count("| FAILED |") == 1
+    assert description.count("| FINISHED |") == 8 and description.count("| FAILED |") == 1  # runs, not trials
 
 
 def test_an_unknown_experiment_is_one_clear_error(experiment):
