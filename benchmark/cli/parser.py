@@ -18,6 +18,12 @@ ALLOW_PLUGINS_HELP = (
     "their modules are only located, never run)"
 )
 
+QUEUE_HELP = (
+    "Optuna storage of the suite's work queue, which hands each run to exactly one process: journal:PATH (default: "
+    "$MIMO_BENCH_STORAGE, else optuna.journal beside a local store, one machine) or postgresql://... (several "
+    "machines, with `mimo-bench worker`)"
+)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with the project's one-line error format (status 2)."""
@@ -58,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         metavar="K|auto",
         help="train this many runs at once, each in its own worker process (default 1: in this process); 'auto': "
-        "one per usable CPU core (divided by --threads) on CPU, 1 on CUDA",
+        "one per usable CPU core (divided by --threads) on CPU, one per visible GPU on CUDA",
     )
     run.add_argument(
         "--threads",
@@ -66,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
         help="CPU threads per run (default 1: the same numbers whatever --jobs and machine; more threads change "
         "the last bits); use --jobs to fill the cores",
     )
+    run.add_argument("--storage", help=QUEUE_HELP)
 
     search = commands.add_parser(
         "search",
@@ -89,10 +96,11 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="join a suite's search studies as one more worker (on this or another machine)",
-        description="Join the Optuna studies of a suite's [search] table and run trials until their budgets are "
-        "met. On several machines, point every worker at one RDB storage (--storage postgresql://...) and one "
-        "tracking server (--tracking-uri http://...).",
+        help="one more worker on a suite's runs, or on its search studies (on this or another machine)",
+        description="Train the runs of a suite that other workers have not taken, through its work queue; or, for a "
+        "suite with a [search] table, join its Optuna studies and run trials until their budgets are met. On "
+        "several machines, point every worker at one RDB storage (--storage postgresql://...) and one tracking "
+        "server (--tracking-uri http://...). A worker makes no report: `mimo-bench report` does.",
     )
     worker.add_argument("suite", help="the same suite file the search was started with")
     worker.add_argument(
@@ -104,7 +112,14 @@ def parser() -> argparse.ArgumentParser:
         "--tracking-uri", help="MLflow store shared by all workers (default: $MIMO_BENCH_TRACKING_URI, else as for run)"
     )
     worker.add_argument("--study", action="append", help="only this searched strategy label (repeatable)")
-    worker.add_argument("--threads", type=int, help="CPU threads per trial (default 1, as for run)")
+    worker.add_argument("--threads", type=int, help="CPU threads per run or trial (default 1, as for run)")
+    worker.add_argument(
+        "--jobs",
+        type=jobs_option,
+        default=1,
+        metavar="K|auto",
+        help="a suite's runs: train this many at once (as for run; 'auto' on CUDA: one per GPU)",
+    )
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     worker.add_argument(
         "--stop-with-parent",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 from benchmark.cli.check import print_unimported
 from benchmark.cli.parser import EXIT_RUN_FAILED, at_least_one
@@ -22,10 +23,14 @@ def command(args: argparse.Namespace) -> int:
 
     if not args.dry_run and resolve_jobs(args.jobs, args.threads, suite.device) > 1:
         start_worker_server()  # the workers' imports now, beside this process's own ('auto' device: as on CPU)
+    from benchmark.queue.storages import STORAGE_ENV
     from benchmark.run.runner import SuiteRunner
     from benchmark.run.summary import print_summary
 
-    runner = SuiteRunner(suite, show_progress=not args.no_progress, force=args.force, threads=args.threads)
+    storage = args.storage or os.environ.get(STORAGE_ENV)
+    runner = SuiteRunner(
+        suite, show_progress=not args.no_progress, force=args.force, threads=args.threads, storage=storage
+    )
     front = suite.compare.static_front
     if args.dry_run:
         for spec, action in runner.plan():
@@ -56,7 +61,7 @@ def _static_front(suite, runner, args: argparse.Namespace) -> None:
     from benchmark.search.front import run_static_front
 
     try:
-        run_static_front(suite, show_progress=not args.no_progress, threads=args.threads)
+        run_static_front(suite, runner.storage_url, show_progress=not args.no_progress, threads=args.threads)
     except MimoBenchError as error:
         print(f"mimo-bench: warning: the static front's study stopped: {one_line(error)}", file=sys.stderr)
     runner.report = report_at_end(runner.tracker, suite.name, runner.parent_run_id)

@@ -23,12 +23,14 @@ PRELOAD = ["benchmark.run.workers", "mlflow.store.tracking.sqlalchemy_store"]
 
 
 def resolve_jobs(jobs: int | None, threads: int | None, device: str) -> int:
-    """How many runs to train at once: ``jobs`` if given, else (`--jobs auto`) 1 on CUDA and, on CPU, one
-    per usable core (this process's CPU affinity) divided by the ``threads`` each run uses."""
+    """How many runs to train at once: ``jobs`` if given, else (`--jobs auto`) one per visible GPU on CUDA and,
+    on CPU, one per usable core (this process's CPU affinity) divided by the ``threads`` each run uses."""
     if jobs:
         return jobs
     if device == "cuda":
-        return 1
+        import torch
+
+        return max(1, torch.cuda.device_count())
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity API (macOS, Windows)
@@ -92,3 +94,14 @@ def stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def gpu_environment(slot: int, environment: dict[str, str]) -> dict[str, str]:
+    """The environment of CUDA worker ``slot``: it sees one GPU, the next of those this process sees
+    (``CUDA_VISIBLE_DEVICES`` if set, else every device), taken round robin."""
+    import torch
+
+    visible = environment.get("CUDA_VISIBLE_DEVICES")
+    devices = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+    devices = devices or [str(i) for i in range(max(1, torch.cuda.device_count()))]
+    return {**environment, "CUDA_VISIBLE_DEVICES": devices[slot % len(devices)]}

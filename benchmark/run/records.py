@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark.api.errors import MimoBenchError
+from benchmark.api.problem import ProblemData
 from benchmark.suite.plan import RunSpec
 from benchmark.suite.schema import Suite
+from benchmark.tracking.filters import best_epoch_for
+from benchmark.train.single_task import SingleTaskTrainers
+from benchmark.train.trainer import Trainer
 
 
 class StopRun(Exception):
@@ -24,7 +28,7 @@ class RunOutcome:
     """How one run of this invocation ended."""
 
     spec: RunSpec
-    status: str  # FINISHED (now), EARLIER (by an earlier invocation), BUSY (another process), FAILED, STOPPED
+    status: str  # FINISHED (now, here), EARLIER (by an earlier invocation), ELSEWHERE (now, by another worker), FAILED, STOPPED
     test_metrics: dict[str, float]
     reason: str = ""
     seconds: float = 0.0
@@ -42,7 +46,7 @@ class RunOutcome:
     @property
     def counts(self) -> bool:
         """Whether this run's metrics count in the suite's results."""
-        return self.status in ("FINISHED", "EARLIER")
+        return self.status in ("FINISHED", "EARLIER", "ELSEWHERE")
 
 
 def run_tags(suite: Suite, spec: RunSpec) -> dict[str, Any]:
@@ -76,3 +80,29 @@ def run_params(spec: RunSpec) -> dict[str, Any]:
 def failure_reason(error: BaseException) -> str:
     """A user's error as it reads; anything else with its type ('RuntimeError: ...')."""
     return str(error) if isinstance(error, MimoBenchError) else f"{type(error).__name__}: {error}"
+
+
+def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
+    """The best-val model and the strategy state of the same epoch, with label maps; loadable with
+    ``weights_only=True``.
+
+    With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
+    """
+    return {
+        "model": trainer.model.state_dict(),
+        "strategy": trainer.best_strategy_state,
+        "best_epoch": trainer.best_epoch,
+        "run": spec.definition,
+        "inputs": [dataclasses.asdict(i) for i in data.inputs],
+        "tasks": [dataclasses.asdict(t) for t in data.tasks],
+        "labels": {t.name: list(t.labels) for t in data.tasks if t.labels},
+    }
+
+
+def metrics_by_model_epoch(test: dict[str, float], selection: dict[str, float]) -> dict[int, dict[str, float]]:
+    """The test metrics grouped by the epoch whose model gave them (``best_epoch``, or a task's own
+    ``best_epoch/<task>`` with separate nets), so the MLflow UI plots each at that step."""
+    grouped: dict[int, dict[str, float]] = {}
+    for key, value in test.items():
+        grouped.setdefault(best_epoch_for(selection, key), {})[key] = value
+    return grouped

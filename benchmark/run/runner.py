@@ -1,15 +1,14 @@
 """Run a suite: expand strategies x seeds, train each, track it, print the summary.
 
 Idempotent and resumable: a run whose key already has a FINISHED run is skipped, an interrupted
-run continues from its last epoch checkpoint, and a run claimed by another live process is left
-to it (see `benchmark.tracking.claims`).  A failing run is recorded as FAILED with its reason and the suite
+run continues from its last epoch checkpoint, and each run is trained by the one process that takes it
+from the suite's work queue (`benchmark.run.dispatch`), whichever invocation or worker that is.  A failing run is recorded as FAILED with its reason and the suite
 goes on; Ctrl-C marks the current run KILLED (resumable) and re-raises.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import math
 import time
@@ -22,17 +21,26 @@ import torch
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.problem import Problem, ProblemData
 from benchmark.api.registry import PROBLEMS, STRATEGIES
+from benchmark.queue.storages import default_storage
+from benchmark.queue.work import WorkQueue
+from benchmark.run.dispatch import train_through_queue
 from benchmark.run.processes import resolve_jobs
 from benchmark.run.progress import SuiteProgress, failure_line
-from benchmark.run.records import RunOutcome, StopRun, failure_reason, run_params, run_tags
+from benchmark.run.records import (
+    RunOutcome,
+    StopRun,
+    checkpoint,
+    failure_reason,
+    metrics_by_model_epoch,
+    run_params,
+    run_tags,
+)
 from benchmark.run.stopping import STOP
 from benchmark.run.summary import summary_markdown
-from benchmark.run.workers import train_in_workers
 from benchmark.suite.plan import DEFAULT_THREADS, RunSpec, coverage_tags, expand, resolve_device
 from benchmark.suite.schema import Suite
 from benchmark.suite.toml import to_toml
 from benchmark.tracking.claims import HEARTBEAT_EVERY, Claim, claim, decide, ownership, retire_stale_parents
-from benchmark.tracking.filters import best_epoch_for
 from benchmark.tracking.runlog import Heartbeat, RunLog
 from benchmark.tracking.store import Tracker
 from benchmark.tracking.views import headline_metrics
@@ -55,38 +63,20 @@ def model_config(suite: Suite) -> ModelConfig:
     return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in suite.model.items()})
 
 
-def checkpoint(trainer: Trainer | SingleTaskTrainers, data: ProblemData, spec: RunSpec) -> dict[str, Any]:
-    """The best-val model and the strategy state of the same epoch, with label maps; loadable with
-    ``weights_only=True``.
-
-    With separate nets (``single``) the model's keys are prefixed by the task name (``<task>.trunk.0.weight``).
-    """
-    return {
-        "model": trainer.model.state_dict(),
-        "strategy": trainer.best_strategy_state,
-        "best_epoch": trainer.best_epoch,
-        "run": spec.definition,
-        "inputs": [dataclasses.asdict(i) for i in data.inputs],
-        "tasks": [dataclasses.asdict(t) for t in data.tasks],
-        "labels": {t.name: list(t.labels) for t in data.tasks if t.labels},
-    }
-
-
-def metrics_by_model_epoch(test: dict[str, float], selection: dict[str, float]) -> dict[int, dict[str, float]]:
-    """The test metrics grouped by the epoch whose model gave them (``best_epoch``, or a task's own
-    ``best_epoch/<task>`` with separate nets), so the MLflow UI plots each at that step."""
-    grouped: dict[int, dict[str, float]] = {}
-    for key, value in test.items():
-        grouped.setdefault(best_epoch_for(selection, key), {})[key] = value
-    return grouped
-
-
 class SuiteRunner:
     """Runs one suite invocation against one tracking store."""
 
-    def __init__(self, suite: Suite, show_progress: bool = True, force: bool = False, threads: int | None = None):
+    def __init__(
+        self,
+        suite: Suite,
+        show_progress: bool = True,
+        force: bool = False,
+        threads: int | None = None,
+        storage: str | None = None,
+    ):
         """``threads``: CPU threads per run (default `DEFAULT_THREADS`, so every run gives the same numbers
-        whatever ``jobs`` and machine; more threads change the last bits of the results)."""
+        whatever ``jobs`` and machine; more threads change the last bits of the results); ``storage``: the
+        Optuna storage of the work queue (default: a journal file beside a local store)."""
         self.suite = suite
         self.threads = threads or DEFAULT_THREADS
         set_threads(self.threads)
@@ -94,9 +84,19 @@ class SuiteRunner:
         self.tracker = Tracker(suite.tracking_uri)
         self.show_progress = show_progress
         self.force = force
+        self.storage_url = storage or default_storage(suite.tracking_uri)
         self._data: dict[int, ProblemData] = {}
         self.report: Report | None = None  # made at the end of `run`
         self.parent_run_id: str | None = None  # the parent run of `run`
+
+    @functools.cached_property
+    def queue(self) -> WorkQueue:
+        """The work queue of the suite's experiment in this store, opened on first use (a dry run opens none);
+        named by the experiment's id and creation time, so that two stores never share one."""
+        experiment = self.tracker.client.get_experiment(self.tracker.experiment(self.suite.name))
+        return WorkQueue(
+            self.storage_url, f"runs/{self.suite.name}/{experiment.experiment_id}-{experiment.creation_time}"
+        )
 
     @functools.cached_property
     def problem(self) -> Problem:
@@ -181,28 +181,31 @@ class SuiteRunner:
     def train_all(
         self, specs: list[RunSpec], experiment_id: str, parent_run_id: str, progress: SuiteProgress, jobs: int = 1
     ) -> Iterator[RunOutcome]:
-        """Each run's outcome as it ends: here in suite order, or from ``jobs`` worker processes (`benchmark.run.workers`)."""
-        if jobs > 1:
-            yield from train_in_workers(self, specs, experiment_id, parent_run_id, progress, jobs)
-            return
-        for spec in specs:
-            STOP.check()  # a stop requested after the last run ended
-            yield self.run_one(spec, experiment_id, parent_run_id, progress)
+        """Each run's outcome as it ends: trained here or by ``jobs`` worker processes, through the work queue."""
+        yield from train_through_queue(self, specs, experiment_id, parent_run_id, progress, jobs)
 
-    def run_one(self, spec: RunSpec, experiment_id: str, parent_run_id: str, progress: SuiteProgress) -> RunOutcome:
+    def run_one(
+        self,
+        spec: RunSpec,
+        experiment_id: str,
+        parent_run_id: str,
+        progress: SuiteProgress,
+        force: bool | None = None,
+    ) -> RunOutcome:
+        """Skip, resume or start the run of ``spec``, a key this process holds (or one finished earlier);
+        ``force`` (default the invocation's): train it again though it finished."""
+        STOP.check()  # a stop requested after the last run ended
+
         def start(owner_tags: dict[str, str]) -> RunLog:
             tags = {**run_tags(self.suite, spec), **owner_tags}
             return self.tracker.start_run(experiment_id, spec.name, tags, run_params(spec), parent_run_id)
 
-        decision = claim(self.tracker, experiment_id, spec.run_key, self.force, start)
+        decision = claim(self.tracker, experiment_id, spec.run_key, self.force if force is None else force, start)
         if decision.action == "skip":
             run = self.tracker.client.get_run(decision.run_id)
             test = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
             progress.log(f"{spec.name}: done earlier (run {decision.run_id[:8]}), skipped")
             return RunOutcome(spec, "EARLIER", test, run_id=decision.run_id)
-        if decision.action == "busy":
-            progress.log(f"{spec.name}: {decision.note}, skipped here")
-            return RunOutcome(spec, "BUSY", {}, decision.note, run_id=decision.run_id)
         if decision.action == "resume":
             progress.log(f"{spec.name}: resuming run {decision.run_id[:8]} {decision.note}")
         return self.train_claimed(spec, decision, progress)

@@ -83,14 +83,15 @@ def print_summary(
 
 
 def counts_line(outcomes: Sequence[Outcome]) -> str:
-    """'12 done earlier, 6 run now, 1 failed, 1 running elsewhere' (zero counts left out, except 'run now')."""
-    count = {status: sum(o.status == status for o in outcomes) for status in ("EARLIER", "FINISHED", "FAILED", "BUSY")}
+    """'12 done earlier, 6 run now, 1 failed, 2 run by other workers' (zero counts left out, except 'run now')."""
+    statuses = ("EARLIER", "FINISHED", "FAILED", "ELSEWHERE")
+    count = {status: sum(o.status == status for o in outcomes) for status in statuses}
     parts = [f"{count['EARLIER']} done earlier"] if count["EARLIER"] else []
     parts.append(f"{count['FINISHED']} run now")
     if count["FAILED"]:
         parts.append(f"{count['FAILED']} failed")
-    if count["BUSY"]:
-        parts.append(f"{count['BUSY']} running elsewhere")
+    if count["ELSEWHERE"]:
+        parts.append(f"{count['ELSEWHERE']} run by other workers")
     return ", ".join(parts)
 
 

@@ -1,10 +1,11 @@
 """`mimo-bench run --jobs K`: a suite's runs trained by K worker processes on this machine.
 
-The parent keeps the suite's one MLflow run and hands each (strategy, seed) run that is not done yet
-to an idle worker over a pipe; the worker claims it exactly as a sequential invocation would
-(`benchmark.tracking.claims`), trains it on its own CPU thread(s) and sends the `RunOutcome` back.
-A worker that dies fails only the run it held: the parent marks that run KILLED, so the next
-invocation resumes it, and starts a fresh worker for the rest.  Ctrl-C stops every worker, each of
+The parent keeps the suite's one MLflow run, takes each run's unit from the work queue
+(`benchmark.run.dispatch`) when a worker is idle, keeps the units' heartbeats, and hands the run to
+that worker over a pipe; the worker trains it exactly as a sequential invocation would, on its own CPU
+thread(s), and sends the `RunOutcome` back.  A worker that dies fails only the run it held: the parent
+marks that run KILLED and its unit failed, so the next invocation resumes it, and starts a fresh worker
+for the rest.  Ctrl-C stops every worker, each of
 which marks its run KILLED.  A run seeds every RNG from its own seed, so its numbers depend only on
 its definition, its seed and its CPU thread count (``--threads``, default 1), never on which process
 or machine runs it.
@@ -17,7 +18,6 @@ import multiprocessing
 import os
 import socket
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 
 from benchmark.api.errors import PluginError
 from benchmark.api.registry import STRATEGIES
-from benchmark.run.processes import safe_path, sigint_ignored, stop_with_parent, worker_context
+from benchmark.queue.work import Unit
+from benchmark.run.processes import gpu_environment, safe_path, sigint_ignored, stop_with_parent, worker_context
 from benchmark.run.progress import Line, SuiteProgress, failure_line
 from benchmark.run.records import RunOutcome
 from benchmark.run.stopping import STOP
 from benchmark.suite.plan import RunSpec
 from benchmark.suite.schema import Suite
-from benchmark.tracking.claims import decide
 from benchmark.tracking.runlog import RunLog
 
 if TYPE_CHECKING:
@@ -62,21 +62,22 @@ def work(
     force: bool,
     threads: int,
     experiment_id: str,
-    parent_run_id: str,
     environment: dict[str, str],
     pipe: Connection,
 ) -> None:
-    """A worker process: train each run spec received on ``pipe`` and send back its outcome, until None."""
+    """A worker process: train each (run spec, parent run id, force) received on ``pipe`` and send back its
+    outcome, until None."""
     STOP.install()  # the parent's stop, taken at the next batch (`benchmark.run.stopping`)
     stop_with_parent()  # ... and its death
     os.environ.clear()  # the parent's environment now, not the one the fork server started with
     os.environ.update(environment)
     try:
         runner = runner_class(suite, show_progress=False, force=force, threads=threads)
-        while (spec := pipe.recv()) is not None:
+        while (task := pipe.recv()) is not None:
+            spec, parent_run_id, force = task
             progress = WorkerProgress()
             with STOP.deferred():  # a stop before this raised at once, in the handler
-                outcome = runner.run_one(spec, experiment_id, parent_run_id, progress)
+                outcome = runner.run_one(spec, experiment_id, parent_run_id, progress, force)
                 pipe.send((outcome, progress.lines))
     except (KeyboardInterrupt, EOFError):
         pass  # stopped by the parent (the run in hand is marked KILLED), or the parent is gone
@@ -97,29 +98,22 @@ class Worker:
 
     process: multiprocessing.process.BaseProcess
     pipe: Connection
+    slot: int  # its GPU on CUDA (`gpu_environment`)
     spec: RunSpec | None = None
+    unit: Unit | None = None
 
 
 def train_in_workers(
     runner: SuiteRunner,
-    specs: list[RunSpec],
+    pending: dict[str, RunSpec],
     experiment_id: str,
-    parent_run_id: str,
     progress: SuiteProgress,
     jobs: int,
 ) -> Iterator[RunOutcome]:
-    """Each run's outcome as it ends (not in suite order); runs finished earlier are skipped here, unspawned,
-    and a single run left to train is trained here."""
-    todo: deque[RunSpec] = deque()
-    for spec in specs:
-        if decide(runner.tracker.runs_with_key(experiment_id, spec.run_key), runner.force).action == "skip":
-            yield runner.run_one(spec, experiment_id, parent_run_id, progress)
-        else:
-            todo.append(spec)
-    if min(jobs, len(todo)) <= 1:  # one run to train: no worker to start
-        yield from (runner.run_one(spec, experiment_id, parent_run_id, progress) for spec in todo)
-        return
-    todo = deque(sorted(todo, key=lambda spec: -expected_cost(runner, spec)))  # longest first: no straggler at the end
+    """The outcome of each run of ``pending`` (run key: spec) taken from the queue, as it ends; returns when
+    none of them waits in the queue and every worker is idle."""
+    queue = runner.queue
+    todo = list(pending.values())
     for seed in dict.fromkeys(spec.seed for spec in todo):
         with contextlib.suppress(Exception):  # a problem that cannot load fails each of its runs, in the workers
             runner.data(seed)  # the workers read the cached data instead of each generating it
@@ -130,55 +124,67 @@ def train_in_workers(
         runner.force,
         runner.threads,
         experiment_id,
-        parent_run_id,
-        dict(os.environ),
     )
 
-    def start() -> Worker:
+    def start(slot: int) -> Worker:
         ours, theirs = context.Pipe()
-        process = context.Process(target=work, args=(*arguments, theirs), daemon=True)
+        environment = gpu_environment(slot, dict(os.environ)) if runner.device == "cuda" else dict(os.environ)
+        process = context.Process(target=work, args=(*arguments, environment, theirs), daemon=True)
         with sigint_ignored(), safe_path():  # Ctrl-C reaches the whole process group; only the parent reacts to it
             process.start()
         theirs.close()
-        return Worker(process, ours)
+        return Worker(process, ours, slot)
 
     def hand_out(worker: Worker) -> None:
-        worker.spec = todo.popleft() if todo else None
+        worker.unit = queue.take(set(pending))
+        worker.spec = pending[worker.unit.key] if worker.unit else None
+        task = (
+            (worker.spec, worker.unit.attrs["parent"], worker.unit.attrs.get("force", False)) if worker.unit else None
+        )
         with contextlib.suppress(BrokenPipeError):  # it died just now: the next wait finds it and fails this run
-            worker.pipe.send(worker.spec)
+            worker.pipe.send(task)
 
-    workers = [start() for _ in range(min(jobs, len(todo)))]
-    try:
-        for worker in workers:
-            hand_out(worker)
-        while busy := [w for w in workers if w.spec is not None]:
-            _show_running(progress, busy)
-            with STOP.allowed():  # waiting writes nothing: a stop ends it at once, and `_stop` stops the workers
-                ready = wait([w.pipe for w in busy] + [w.process.sentinel for w in busy])
-            for worker in busy:
-                if worker.pipe not in ready and worker.process.sentinel not in ready:
-                    continue
-                try:
-                    outcome, lines = worker.pipe.recv()
-                except EOFError:  # the process died without an answer
-                    worker.process.join()
-                    worker.pipe.close()
-                    workers.remove(worker)
-                    outcome = _died(runner, experiment_id, worker)
-                    progress.log(failure_line(outcome.spec.name, outcome.reason))
-                    yield outcome
-                    if todo:
-                        workers.append(start())
-                        hand_out(workers[-1])
-                    continue
-                for line in lines:
-                    progress.log(line)
-                if outcome.status == "FINISHED":
-                    progress.log(f"{outcome.spec.name}: finished in {outcome.seconds:.0f}s")
-                yield outcome
+    def held() -> list[Unit]:
+        return [w.unit for w in workers if w.unit is not None]
+
+    workers = [start(slot) for slot in range(min(jobs, len(todo)))]
+    with queue.beating(held):
+        try:
+            for worker in workers:
                 hand_out(worker)
-    finally:
-        _stop(workers)
+            while busy := [w for w in workers if w.spec is not None]:
+                _show_running(progress, busy)
+                with STOP.allowed():  # waiting writes nothing: a stop ends it at once, and `_stop` stops the workers
+                    ready = wait([w.pipe for w in busy] + [w.process.sentinel for w in busy])
+                for worker in busy:
+                    if worker.pipe not in ready and worker.process.sentinel not in ready:
+                        continue
+                    try:
+                        outcome, lines = worker.pipe.recv()
+                    except EOFError:  # the process died without an answer
+                        worker.process.join()
+                        worker.pipe.close()
+                        workers.remove(worker)
+                        outcome = _died(runner, experiment_id, worker)
+                        queue.done(worker.unit, False, outcome.reason)
+                        progress.log(failure_line(outcome.spec.name, outcome.reason))
+                        yield outcome
+                        replacement = start(worker.slot)
+                        workers.append(replacement)
+                        hand_out(replacement)
+                        continue
+                    for line in lines:
+                        progress.log(line)
+                    if outcome.status == "FINISHED":
+                        progress.log(f"{outcome.spec.name}: finished in {outcome.seconds:.0f}s")
+                    queue.done(worker.unit, outcome.counts, outcome.reason)
+                    worker.unit = None
+                    yield outcome
+                    hand_out(worker)
+        finally:
+            _stop(workers)
+            for unit in held():  # interrupted: their runs are KILLED, and the next invocation adds them again
+                queue.done(unit, False, "interrupted")
 
 
 def _show_running(progress: SuiteProgress, busy: list[Worker]) -> None:

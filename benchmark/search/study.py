@@ -22,17 +22,17 @@ import optuna
 
 from benchmark.api.errors import MimoBenchError
 from benchmark.api.registry import baseline_strategy
+from benchmark.queue.storages import default_storage, open_storage
 from benchmark.run.progress import SuiteProgress
 from benchmark.run.runner import SuiteRunner
 from benchmark.search.export import export_suite
 from benchmark.search.objective import Scoring, Space, TrialFailed, TrialObjective, best_val_metrics
 from benchmark.search.plot import plot_trials
 from benchmark.search.stale import settle_left_behind
-from benchmark.search.storages import default_storage, open_storage
 from benchmark.search.workers import run_workers
 from benchmark.suite.plan import expand
 from benchmark.suite.schema import StrategyEntry, Suite
-from benchmark.tracking.claims import SETTLE_SECONDS, owner_id, store_lock
+from benchmark.tracking.claims import owner_id
 from benchmark.tracking.filters import tag_filter
 from benchmark.tracking.runlog import RunLog
 
@@ -70,7 +70,8 @@ class StudyRunner:
         self.suite, self.search = suite, suite.search
         self.storage_url = storage or default_storage(suite.tracking_uri)
         self.storage = open_storage(self.storage_url)
-        self.runner = SuiteRunner(suite, show_progress=show_progress, threads=threads)
+        queue = None if self.storage_url.startswith("sqlite") else self.storage_url  # else the local journal
+        self.runner = SuiteRunner(suite, show_progress=show_progress, threads=threads, storage=queue)
         self.tasks = self.runner.problem.tasks
         self.seed = suite.seeds[0]
         self.scoring = Scoring(self.search, self.tasks)
@@ -123,34 +124,41 @@ class StudyRunner:
         return study, parent, baseline
 
     def study_run(self, experiment_id: str, study_name: str, label: str) -> RunLog:
-        """The one MLflow run of a study, shared by every invocation and worker (the earliest one wins)."""
-        tracker = self.runner.tracker
+        """The one MLflow run of a study, shared by every invocation and worker: created by the one process that
+        takes its unit from the work queue, while the others wait for it."""
+        tracker, queue = self.runner.tracker, self.runner.queue
         query = tag_filter(kind="study", study=study_name)
-        with store_lock(tracker.uri) as locked:
+        key = f"study-run/{study_name}"
+        while True:
             found = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])
             if found:
                 return tracker.reopen(found[0].info.run_id)
-            created = tracker.start_run(
-                experiment_id,
-                f"search {label}",
-                {"kind": "study", "study": study_name, "strategy": label, "suite": self.suite.name, **self.study_tags},
-                {
-                    "sampler": self.search.sampler_name(),
-                    "pruner": self.search.pruner,
-                    "objective": self.search.objective,
-                    "trials": self.search.trials,
-                    "space": json.dumps(self.search.space.get(label, {})),
-                    "search_lr": self.search.search_lr,
-                    "optimizer_space": json.dumps(self.search.optimizer_space),
-                },
-            )
-        if not locked:
-            time.sleep(SETTLE_SECONDS)
-            earliest = tracker.client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"])[0]
-            if earliest.info.run_id != created.run_id:
-                tracker.client.delete_run(created.run_id)
-                return tracker.reopen(earliest.info.run_id)
-        return created
+            queue.add([{"key": key}])
+            if (unit := queue.take({key})) is None:
+                time.sleep(0.5)  # another process is creating it
+                continue
+            if not tracker.client.search_runs([experiment_id], query):
+                tracker.start_run(
+                    experiment_id,
+                    f"search {label}",
+                    {
+                        "kind": "study",
+                        "study": study_name,
+                        "strategy": label,
+                        "suite": self.suite.name,
+                        **self.study_tags,
+                    },
+                    {
+                        "sampler": self.search.sampler_name(),
+                        "pruner": self.search.pruner,
+                        "objective": self.search.objective,
+                        "trials": self.search.trials,
+                        "space": json.dumps(self.search.space.get(label, {})),
+                        "search_lr": self.search.search_lr,
+                        "optimizer_space": json.dumps(self.search.optimizer_space),
+                    },
+                )
+            queue.done(unit, True)
 
     def optimize(self, study: optuna.Study, label: str, parent_run_id: str, baseline: dict[str, float]) -> None:
         """Ask, train and tell trials until the study's budget of complete and pruned trials is met, or
@@ -233,17 +241,14 @@ class StudyRunner:
     def baseline(self, experiment_id: str, parent_run_id: str) -> dict[str, float]:
         """The `sum` strategy's best-epoch val metrics on the search seed (reused if it ran before).
 
-        If another worker is training it, wait for that run rather than train it twice.
+        Through the work queue: if another worker is training it, wait for that run rather than train it twice.
         """
         name = baseline_strategy()
         sum_suite = dataclasses.replace(self.suite, strategies=(StrategyEntry(name, name, {}),))
         (spec,) = [s for s in expand(sum_suite, self.runner.device, self.runner.threads) if s.seed == self.seed]
         with SuiteProgress(1, enabled=self.runner.show_progress) as progress:
-            outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
-            while outcome.status == "BUSY":
-                time.sleep(2.0)
-                outcome = self.runner.run_one(spec, experiment_id, parent_run_id, progress)
-        if outcome.status == "EARLIER":
+            (outcome,) = self.runner.train_all([spec], experiment_id, parent_run_id, progress)
+        if outcome.status in ("EARLIER", "ELSEWHERE"):
             return best_val_metrics(self.runner.tracker.client, outcome.run_id)
         if outcome.status != "FINISHED":
             raise MimoBenchError(f"the sum baseline for the joint objective did not finish: {outcome.reason}")

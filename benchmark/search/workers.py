@@ -23,10 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.api.errors import MimoBenchError
+from benchmark.queue.storages import STORAGE_ENV, TRACKING_ENV
 from benchmark.run.processes import sigint_ignored
 
-STORAGE_ENV = "MIMO_BENCH_STORAGE"  # a worker's default --storage
-TRACKING_ENV = "MIMO_BENCH_TRACKING_URI"  # a worker's default --tracking-uri
 STOP_TIMEOUT = 60.0  # seconds a stopped worker gets to mark its run KILLED before it is killed
 POLL_SECONDS = 1.0
 

@@ -1,22 +1,19 @@
-"""Who runs what: per run key, skip a finished run, resume an interrupted one, or start a new one.
+"""What to do with a run key this process holds: skip a finished run, resume an interrupted one, or start one.
 
-A run is *claimed* by the process that marks it RUNNING with an ``owner`` (host:pid) and keeps its
-``heartbeat`` tag fresh.  A RUNNING run is *stale* when its owner process on this host is gone or its
-heartbeat is older than `STALE_AFTER`.  On a SQLite store the decision is taken under a file lock, so
-two invocations on one machine never claim the same run; on other stores a new claim waits
-`SETTLE_SECONDS` and yields to an earlier claim of the same key, and a resume waits as long and
-yields when another process's ``owner`` tag replaced its own.  A suite's parent run carries the same
-tags; the next invocation marks a stale one KILLED (`retire_stale_parents`).
+Which process holds a key is decided by the work queue (`benchmark.queue.work`), never here.  A run is
+marked RUNNING with an ``owner`` (host:pid) and keeps its ``heartbeat`` tag fresh, so that a dry run can
+tell a live run from a stale one: a RUNNING run is *stale* when its owner process on this host is gone
+or its heartbeat is older than `STALE_AFTER`.  The process holding a key treats every RUNNING run of it
+as interrupted (its holder is gone, or the queue would not have handed the key out).  A suite's parent
+run carries the same tags; the next invocation marks a stale one KILLED (`retire_stale_parents`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlflow.entities import Run
@@ -26,7 +23,6 @@ from benchmark.tracking.store import Tracker
 
 HEARTBEAT_EVERY = 20.0  # seconds between heartbeats
 STALE_AFTER = 120.0  # a heartbeat older than this means the owner is gone
-SETTLE_SECONDS = 1.0
 
 
 @dataclass
@@ -76,21 +72,6 @@ def is_stale(run: Run, now: float | None = None) -> bool:
     return (now or time.time()) - beat > STALE_AFTER
 
 
-@contextlib.contextmanager
-def store_lock(uri: str) -> Iterator[bool]:
-    """An exclusive lock beside a SQLite store (yields True), or nothing for other stores (False)."""
-    if not uri.startswith("sqlite:///"):
-        yield False
-        return
-    path = uri.removeprefix("sqlite:///") + ".claims.lock"
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @dataclass
 class Decision:
     """What the runs already tracked under one key call for, before anything is written."""
@@ -101,15 +82,18 @@ class Decision:
     resumable: list[Run] = field(default_factory=list)  # those of them with an epoch checkpoint
 
 
-def decide(runs: list[Run], force: bool) -> Decision:
-    """Skip a finished run, leave a live one alone, resume the latest checkpointed interrupted one, or start."""
+def decide(runs: list[Run], force: bool, held: bool = False) -> Decision:
+    """Skip a finished run, leave a live one alone, resume the latest checkpointed interrupted one, or start;
+    ``held``: this process holds the key, so no other process is training it (every RUNNING run is interrupted)."""
     finished = [r for r in runs if r.info.status == "FINISHED"]
     if finished and not force:
         return Decision("skip", finished[-1])
-    live = [r for r in runs if r.info.status == "RUNNING" and not is_stale(r)]
+    live = [r for r in runs if r.info.status == "RUNNING" and not held and not is_stale(r)]
     if live:
         return Decision("busy", live[0])
-    interrupted = [r for r in runs if r.info.status == "KILLED" or is_stale(r)]
+    interrupted = [
+        r for r in runs if r.info.status == "KILLED" or (r.info.status == "RUNNING" and (held or is_stale(r)))
+    ]
     resumable = [r for r in interrupted if int(r.data.tags.get("checkpoint_epoch", "0")) > 0]
     if resumable and not force:
         return Decision("resume", resumable[-1], interrupted, resumable)
@@ -119,30 +103,19 @@ def decide(runs: list[Run], force: bool) -> Decision:
 def claim(
     tracker: Tracker, experiment_id: str, run_key: str, force: bool, start: Callable[[dict[str, str]], RunLog]
 ) -> Claim:
-    """Decide what to do with ``run_key`` and, for 'resume' or 'start', take the run over."""
-    tags = ownership()
-    with store_lock(tracker.uri) as locked:
-        decision = decide(tracker.runs_with_key(experiment_id, run_key), force)
-        run = decision.run
-        if decision.action == "skip":
-            return Claim("skip", run.info.run_id)
-        if decision.action == "busy":
-            return Claim("busy", run.info.run_id, note=f"running in {run.data.tags.get('owner', '?')}")
-        for other in decision.interrupted:
-            if other is not run:
-                _retire(tracker, other, checkpointed=other in decision.resumable)
-        if decision.action == "resume":
-            log = tracker.reopen(run.info.run_id)
-            log.tags({**tags, "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
-        else:
-            log = start(tags)
+    """For a ``run_key`` this process holds in the work queue: skip it, or take its run over ('resume') or start one."""
+    decision = decide(tracker.runs_with_key(experiment_id, run_key), force, held=True)
+    run = decision.run
+    if decision.action == "skip":
+        return Claim("skip", run.info.run_id)
+    for other in decision.interrupted:
+        if other is not run:
+            _retire(tracker, other, checkpointed=other in decision.resumable)
     if decision.action == "resume":
-        if not locked and _lost_resume(tracker, log.run_id, tags["owner"]):
-            return Claim("busy", log.run_id, note="resumed by another process at the same moment")
+        log = tracker.reopen(run.info.run_id)
+        log.tags({**ownership(), "resumed_from_epoch": run.data.tags["checkpoint_epoch"]})
         return Claim("resume", log.run_id, log, note=f"from epoch {run.data.tags['checkpoint_epoch']}")
-    if not locked and _lost_race(tracker, experiment_id, run_key, log.run_id):
-        tracker.client.delete_run(log.run_id)
-        return Claim("busy", note="claimed by another process at the same moment")
+    log = start(ownership())
     return Claim("start", log.run_id, log)
 
 
@@ -164,21 +137,3 @@ def _retire(tracker: Tracker, run: Run, checkpointed: bool) -> None:
     log = RunLog(tracker.client, run.info.run_id)
     log.tags({"failure_reason": reason})
     log.finish("FAILED")
-
-
-def _lost_race(tracker: Tracker, experiment_id: str, run_key: str, own_run_id: str) -> bool:
-    """After a short wait: did another process claim the same key earlier (or at the same ms, lower id)?"""
-    time.sleep(SETTLE_SECONDS)
-    rivals = [
-        r
-        for r in tracker.runs_with_key(experiment_id, run_key)
-        if r.info.status == "RUNNING" and r.info.run_id != own_run_id
-    ]
-    own = tracker.client.get_run(own_run_id).info
-    return any((r.info.start_time, r.info.run_id) < (own.start_time, own.run_id) for r in rivals)
-
-
-def _lost_resume(tracker: Tracker, run_id: str, owner: str) -> bool:
-    """After a short wait: did another process reopen the same run since (its owner tag replaced ours)?"""
-    time.sleep(SETTLE_SECONDS)
-    return tracker.client.get_run(run_id).data.tags.get("owner") != owner

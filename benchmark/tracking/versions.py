@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +52,15 @@ def checkout_version() -> dict[str, str]:
     return source_version(CHECKOUT)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict[str, str]:
     """What a run needs recorded to be reproduced: package and library versions, CPU threads and the code
     version (`checkout_version`)."""
@@ -64,5 +75,7 @@ def versions() -> dict[str, str]:
         "optuna_version": optuna.__version__,
         "python_version": sys.version.split()[0],
         "torch_threads": str(torch.get_num_threads()),  # CPU results differ in the last bits across thread counts
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ... and across CPU kernels (AVX2, AVX512)
+        "cpu_model": cpu_model(),
         **checkout_version(),
     }

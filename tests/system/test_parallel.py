@@ -69,6 +69,10 @@ def test_jobs_2_trains_each_run_once_with_the_results_of_jobs_1(tmp_path, cache_
     owners = {r.data.tags["owner"].rpartition(":")[2] for r in runs}
     assert len(owners) == 2, "two worker processes share the runs"
     assert {r.data.tags["torch_threads"] for r in runs} == {"1"}  # one thread per run by default, in every worker
+    import torch
+
+    # the CPU kernels change the last bits too (AVX2 against AVX512): recorded with every run
+    assert {r.data.tags["cpu_capability"] for r in runs} == {torch.backends.cpu.get_cpu_capability()}
     rows = [
         line.split("│")[1:3] for line in two.stdout.splitlines() if line.startswith("│ sum ") or "│ gradnorm" in line
     ]
@@ -202,15 +206,26 @@ def test_jobs_or_threads_below_1_is_a_one_line_usage_error_without_torch(option)
     assert result.stderr == f"mimo-bench: error: {option} must be at least 1, got 0\n"
 
 
-def test_jobs_auto_is_one_worker_per_usable_core_and_one_on_cuda():
+def test_jobs_auto_is_one_worker_per_usable_core_and_one_per_gpu_on_cuda():
+    import torch
+
     from benchmark.run.processes import resolve_jobs
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert resolve_jobs(None, None, "cpu") == cores
     assert resolve_jobs(None, 2, "cpu") == max(1, cores // 2)
     assert resolve_jobs(None, 10 * cores, "cpu") == 1
-    assert resolve_jobs(None, None, "cuda") == 1
+    assert resolve_jobs(None, None, "cuda") == max(1, torch.cuda.device_count())
     assert resolve_jobs(3, None, "cuda") == 3  # an explicit count is taken as given
+
+
+def test_each_cuda_worker_sees_one_gpu_of_those_visible_round_robin():
+    from benchmark.run.processes import gpu_environment
+
+    visible = {"CUDA_VISIBLE_DEVICES": "2, 5", "PATH": "/bin"}
+    assert [gpu_environment(slot, visible)["CUDA_VISIBLE_DEVICES"] for slot in range(3)] == ["2", "5", "2"]
+    assert gpu_environment(1, visible)["PATH"] == "/bin"
+    assert gpu_environment(0, {})["CUDA_VISIBLE_DEVICES"] == "0"
 
 
 def test_jobs_that_is_neither_a_count_nor_auto_is_a_usage_error(capsys):

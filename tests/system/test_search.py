@@ -6,7 +6,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.search.storages import open_storage
+from benchmark.queue.storages import open_storage
 from benchmark.search.study import StudyRunner
 from benchmark.suite.schema import load_suite
 from benchmark.suite.toml import to_toml

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.search.storages import open_storage
+from benchmark.queue.storages import open_storage
 from benchmark.search.study import StudyRunner
 from benchmark.suite.schema import load_suite
 from tests.conftest import ROOT

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from benchmark.search.storages import open_storage
+from benchmark.queue.storages import open_storage
 from tests.helpers import COMMAND, default_sigint
 from tests.system.test_search import write_suite
 

@@ -1,12 +1,9 @@
-"""Shared stores (an `mlflow server`, PostgreSQL): lost responses, signals mid-write, racing resumes."""
+"""Shared stores (an `mlflow server`): lost responses and signals mid-write (racing workers: test_work_queue)."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 from mlflow import MlflowClient
@@ -71,47 +68,3 @@ def test_sigterm_during_a_store_write_is_taken_after_it_and_the_run_is_marked_ki
     assert "interrupted by the user" in run.data.tags["failure_reason"]
     (parent,) = client.search_runs([experiment_id], "tags.kind = 'suite'")
     assert parent.info.status == "KILLED"
-
-
-CLAIMER = """
-import sys, time
-from benchmark.tracking.claims import claim
-from benchmark.tracking.store import Tracker
-
-uri, experiment_id, run_key = sys.argv[1:]
-tracker = Tracker(uri)
-print('ready', flush=True)
-sys.stdin.readline()  # both claims at the same moment
-start = lambda ownership: tracker.start_run(experiment_id, 'fresh', {'run_key': run_key, **ownership}, {})
-print(claim(tracker, experiment_id, run_key, False, start).action)
-"""
-
-
-def postgres_tracker() -> Tracker:
-    from benchmark.api.errors import MimoBenchError
-
-    try:
-        return Tracker(POSTGRES)
-    except MimoBenchError as error:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}: {error}")
-
-
-def test_two_claims_racing_for_one_resumable_run_on_postgresql_resume_it_once():
-    tracker = postgres_tracker()
-    experiment_id = tracker.experiment(f"resume-race-{uuid.uuid4().hex[:12]}")
-    killed = tracker.start_run(experiment_id, "killed", {"run_key": "key", "checkpoint_epoch": 3}, {})
-    killed.finish("KILLED")
-    command = [sys.executable, "-c", CLAIMER, POSTGRES, experiment_id, "key"]
-    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    claimers = [subprocess.Popen(command, **pipes) for _ in "ab"]
-    for claimer in claimers:
-        assert claimer.stdout.readline().strip() == "ready", claimer.communicate()
-    for claimer in claimers:
-        claimer.stdin.write("go\n")
-        claimer.stdin.flush()
-    outputs = [claimer.communicate(timeout=120) for claimer in claimers]
-    assert sorted(out.strip() for out, _ in outputs) == ["busy", "resume"], outputs
-    (resumer,) = [c for c, (out, _) in zip(claimers, outputs, strict=True) if out.strip() == "resume"]
-    runs = tracker.runs_with_key(experiment_id, "key")
-    assert [r.info.run_id for r in runs] == [killed.run_id], "no new run was started beside it"
-    assert runs[0].data.tags["owner"].endswith(f":{resumer.pid}")

@@ -125,6 +125,11 @@ def test_colours_are_hex(label):
 
 
 def test_runs_record_the_commit_of_the_checkout_that_holds_the_benchmark_package():
-    from benchmark.tracking.versions import CHECKOUT
+    import subprocess
+
+    from benchmark.tracking.versions import CHECKOUT, checkout_version
 
     assert (CHECKOUT / "benchmark" / "__init__.py").is_file()  # not benchmark/ itself: its commit was never found
+    if (CHECKOUT / ".git").exists():  # a git checkout (CI's is): the commit that runs record is its HEAD
+        head = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert checkout_version()["mlflow.source.git.commit"] == head.stdout.strip()
