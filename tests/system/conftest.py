@@ -76,3 +76,16 @@ def experiment(tmp_path_factory, _migrated_store) -> str:
 def report(experiment, tmp_path_factory):
     out = tmp_path_factory.mktemp("report-out")
     return make_report(Tracker(experiment), "report-tiny", out=out), out
+
+
+@pytest.fixture
+def shared(tmp_path, postgres_database):
+    """(queue storage URL, tracking URI): an Optuna database and an `mlflow server` on another database."""
+    from tests.system.test_cli import free_port
+    from tests.system.test_store_outage import start_server, stop
+
+    postgres = "postgresql://postgres@127.0.0.1:5432/{}"
+    port = free_port()
+    server = start_server(None, tmp_path / "artifacts", port, backend=postgres.format(postgres_database("mlflow")))
+    yield postgres.format(postgres_database("queue")), f"http://127.0.0.1:{port}"
+    stop(server)
