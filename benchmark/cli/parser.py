@@ -73,6 +73,17 @@ def parser() -> argparse.ArgumentParser:
         "the last bits); use --jobs to fill the cores",
     )
     run.add_argument("--storage", help=QUEUE_HELP)
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where the runs train: here and in --jobs workers (default), or as tasks on a Ray cluster (--address)",
+    )
+    run.add_argument(
+        "--address",
+        default="auto",
+        help="the Ray cluster of --executor ray (default 'auto': the one started on this machine with `ray start`)",
+    )
 
     search = commands.add_parser(
         "search",

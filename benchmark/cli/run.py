@@ -21,15 +21,23 @@ def command(args: argparse.Namespace) -> int:
         suite = dataclasses.replace(suite, device=args.device)
     from benchmark.run.processes import resolve_jobs, start_worker_server
 
-    if not args.dry_run and resolve_jobs(args.jobs, args.threads, suite.device) > 1:
+    if args.executor == "ray":
+        _check_ray()
+    if not args.dry_run and args.executor == "local" and resolve_jobs(args.jobs, args.threads, suite.device) > 1:
         start_worker_server()  # the workers' imports now, beside this process's own ('auto' device: as on CPU)
     from benchmark.queue.storages import STORAGE_ENV
     from benchmark.run.runner import SuiteRunner
     from benchmark.run.summary import print_summary
 
     storage = args.storage or os.environ.get(STORAGE_ENV)
+    ray_address = args.address if args.executor == "ray" else None
     runner = SuiteRunner(
-        suite, show_progress=not args.no_progress, force=args.force, threads=args.threads, storage=storage
+        suite,
+        show_progress=not args.no_progress,
+        force=args.force,
+        threads=args.threads,
+        storage=storage,
+        ray_address=ray_address,
     )
     front = suite.compare.static_front
     if args.dry_run:
@@ -65,3 +73,13 @@ def _static_front(suite, runner, args: argparse.Namespace) -> None:
     except MimoBenchError as error:
         print(f"mimo-bench: warning: the static front's study stopped: {one_line(error)}", file=sys.stderr)
     runner.report = report_at_end(runner.tracker, suite.name, runner.parent_run_id)
+
+
+def _check_ray() -> None:
+    """--executor ray needs the ray package: say so in one line if it is missing."""
+    import importlib.util
+
+    from benchmark.api.errors import MimoBenchError
+
+    if importlib.util.find_spec("ray") is None:
+        raise MimoBenchError("--executor ray needs the ray package: pip install 'mimo-bench[ray]'")

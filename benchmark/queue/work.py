@@ -64,12 +64,13 @@ class WorkQueue:
                 f"--storage {url!r}: a SQLite database cannot hand out work to exactly one process; "
                 "use journal:PATH on one machine or postgresql://... across machines"
             )
-        self.url, self.name = url, name
+        self.url, self.name, self.grace = url, name, grace
         self.storage = open_storage(url, self._put_back, grace)
         self.study = optuna.create_study(study_name=name, storage=self.storage, load_if_exists=True)
         self.study_id = self.storage.get_study_id_from_name(name)
         self.owner = owner_id()
         self._beats_checked = -float("inf")  # when `reap` last ran Optuna's heartbeat check
+        self.put_back = 0  # units this process has put back in the queue
 
     def units(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self.study_id, deepcopy=False, states=tuple(states) if states else None)
@@ -88,7 +89,10 @@ class WorkQueue:
     def take(self, keys: set[str] | None = None) -> Unit | None:
         """Pop the oldest waiting unit (of ``keys``, if given) and claim it for this process; None if none waits."""
         open_units = self.units(OPEN)  # one read, before any pop: what `_shadowed` compares with
+        put_back = self.put_back
         self.reap(open_units)
+        if self.put_back > put_back:  # the units it put back are new trials: read again
+            open_units = self.units(OPEN)
         for trial in [t for t in open_units if t.state == TrialState.WAITING]:
             if keys is not None and trial.user_attrs.get("key") not in keys:
                 continue
@@ -142,8 +146,8 @@ class WorkQueue:
 
     def reap(self, open_units: list[FrozenTrial] | None = None) -> None:
         """Put back every unit whose holder is gone (see the module docstring), of ``open_units`` if given (a
-        fresh read if not); Optuna's heartbeat check runs at most every `HEARTBEAT_SECONDS`."""
-        if time.monotonic() - self._beats_checked >= HEARTBEAT_SECONDS:
+        fresh read if not); Optuna's heartbeat check runs at most every `HEARTBEAT_SECONDS` (or grace period)."""
+        if time.monotonic() - self._beats_checked >= min(HEARTBEAT_SECONDS, self.grace):
             self._beats_checked = time.monotonic()
             with warnings.catch_warnings():  # "experimental" in Optuna 5, and there since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -167,6 +171,7 @@ class WorkQueue:
             return
         attrs["retries"] = attrs.get("retries", 0) + 1
         study.add_trial(create_trial(state=TrialState.WAITING, user_attrs=attrs))
+        self.put_back += 1
 
     @staticmethod
     def _shadowed(trial: FrozenTrial, open_units: list[FrozenTrial]) -> bool:

@@ -3,7 +3,8 @@
 Runs already finished are skipped without touching the queue.  The rest are added to the suite's queue
 (`benchmark.queue.work`), where every invocation and every `mimo-bench worker`, on any machine, takes
 them one at a time: each run is trained by exactly one process.  This invocation takes and trains units
-until none of its runs waits, then waits for those that other workers hold (taking any that a dead
+until none of its runs waits (or, with ``--executor ray``, hands each to a Ray task:
+`benchmark.run.ray_executor`), then waits for those that other workers hold (taking any that a dead
 worker's reaping puts back), and reads how they ended from the store.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from benchmark.run.progress import SuiteProgress
+from benchmark.run.ray_executor import train_on_ray
 from benchmark.run.records import RunOutcome
 from benchmark.run.stopping import STOP
 from benchmark.run.workers import expected_cost, train_in_workers
@@ -60,13 +62,16 @@ def train_through_queue(
     queue = runner.queue
     queue.add(queue_item(spec, parent_run_id, runner.force) for spec in todo)
     pending = {spec.run_key: spec for spec in todo}
-    ran = train_in_workers(runner, pending, experiment_id, progress, jobs) if parallel else ()
+    if runner.ray_address:
+        ran = train_on_ray(runner, dict(pending), runner.ray_address)
+    else:
+        ran = train_in_workers(runner, pending, experiment_id, progress, jobs) if parallel else ()
     for outcome in ran:
         pending.pop(outcome.spec.run_key, None)
         yield outcome
     waiting_said = False
     while pending:
-        for outcome in train_taken(runner, pending, experiment_id, progress):
+        for outcome in () if runner.ray_address else train_taken(runner, pending, experiment_id, progress):
             pending.pop(outcome.spec.run_key, None)
             yield outcome
         held_elsewhere = queue.open_keys() & set(pending)

@@ -73,10 +73,12 @@ class SuiteRunner:
         force: bool = False,
         threads: int | None = None,
         storage: str | None = None,
+        ray_address: str | None = None,
     ):
         """``threads``: CPU threads per run (default `DEFAULT_THREADS`, so every run gives the same numbers
         whatever ``jobs`` and machine; more threads change the last bits of the results); ``storage``: the
-        Optuna storage of the work queue (default: a journal file beside a local store)."""
+        Optuna storage of the work queue (default: a journal file beside a local store); ``ray_address``: train
+        the runs as tasks on that Ray cluster (`benchmark.run.ray_executor`)."""
         self.suite = suite
         self.threads = threads or DEFAULT_THREADS
         set_threads(self.threads)
@@ -85,6 +87,7 @@ class SuiteRunner:
         self.show_progress = show_progress
         self.force = force
         self.storage_url = storage or default_storage(suite.tracking_uri)
+        self.ray_address = ray_address
         self._data: dict[int, ProblemData] = {}
         self.report: Report | None = None  # made at the end of `run`
         self.parent_run_id: str | None = None  # the parent run of `run`
