@@ -77,7 +77,7 @@ class WorkQueue:
 
     def add(self, items: Iterable[dict[str, Any]]) -> int:
         """Enqueue each item (a dict with ``key``) whose key is not waiting or held yet; returns how many."""
-        open_keys = {t.user_attrs.get("key") for t in self.units(OPEN)}
+        open_keys = self.open_keys()
         added = 0
         for item in items:
             if item["key"] not in open_keys:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from benchmark.run.progress import SuiteProgress
 from benchmark.run.ray_executor import train_on_ray
-from benchmark.run.records import RunOutcome
+from benchmark.run.records import RunOutcome, logged_test_metrics
 from benchmark.run.stopping import STOP
 from benchmark.run.workers import expected_cost, train_in_workers
 from benchmark.suite.plan import RunSpec
@@ -109,7 +109,6 @@ def ended_elsewhere(runner: SuiteRunner, spec: RunSpec, experiment_id: str) -> R
     finished = [r for r in runs if r.info.status == "FINISHED"]
     if finished:
         run = finished[-1]
-        test = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
-        return RunOutcome(spec, "ELSEWHERE", test, run_id=run.info.run_id)
+        return RunOutcome(spec, "ELSEWHERE", logged_test_metrics(run), run_id=run.info.run_id)
     reason = runs[-1].data.tags.get("failure_reason", "it did not finish") if runs else "no worker started it"
     return RunOutcome(spec, "FAILED", {}, f"in another worker: {reason}", run_id=runs[-1].info.run_id if runs else "")

@@ -77,6 +77,11 @@ def run_params(spec: RunSpec) -> dict[str, Any]:
     }
 
 
+def logged_test_metrics(run) -> dict[str, float]:
+    """The test metrics a tracked run holds (as the store has them)."""
+    return {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
+
+
 def failure_reason(error: BaseException) -> str:
     """A user's error as it reads; anything else with its type ('RuntimeError: ...')."""
     return str(error) if isinstance(error, MimoBenchError) else f"{type(error).__name__}: {error}"

@@ -31,6 +31,7 @@ from benchmark.run.records import (
     StopRun,
     checkpoint,
     failure_reason,
+    logged_test_metrics,
     metrics_by_model_epoch,
     run_params,
     run_tags,
@@ -206,9 +207,8 @@ class SuiteRunner:
         decision = claim(self.tracker, experiment_id, spec.run_key, self.force if force is None else force, start)
         if decision.action == "skip":
             run = self.tracker.client.get_run(decision.run_id)
-            test = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
             progress.log(f"{spec.name}: done earlier (run {decision.run_id[:8]}), skipped")
-            return RunOutcome(spec, "EARLIER", test, run_id=decision.run_id)
+            return RunOutcome(spec, "EARLIER", logged_test_metrics(run), run_id=decision.run_id)
         if decision.action == "resume":
             progress.log(f"{spec.name}: resuming run {decision.run_id[:8]} {decision.note}")
         return self.train_claimed(spec, decision, progress)
