@@ -5,6 +5,7 @@ second invocation welcome (a killed worker: test_suite_workers_kill)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections import Counter
 
@@ -36,9 +37,14 @@ def queue_units(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=summary.study_name, storage=open_storage(storage)).trials
 
 
+def held_by(storage: str, name: str, pid: int) -> bool:
+    """Whether the process ``pid`` has taken a unit of suite ``name``'s queue."""
+    return any(u.user_attrs.get("owner", "").endswith(f":{pid}") for u in queue_units(storage, name))
+
+
 def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path, shared, cache_dir, _migrated_store):
     storage, uri = shared
-    suite = write_suite(tmp_path, "workers", STRATEGIES, problem=TABULAR, epochs=16)  # long enough for a late worker
+    suite = write_suite(tmp_path, "workers", STRATEGIES, problem=TABULAR, epochs=6)
     reference = tmp_path / "reference.db"
     reference.write_bytes(_migrated_store.read_bytes())
     alone = run_cli(suite, f"sqlite:///{reference}", cache_dir, "--jobs", "1")
@@ -46,7 +52,14 @@ def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path,
 
     workers = [start_worker(suite, storage, uri, cache_dir) for _ in range(2)]
     wait_until(lambda: len(finished_runs(uri, "workers")) >= 1, workers)
-    late = start_worker(suite, storage, uri, cache_dir)  # joins while work waits
+    for worker in workers:  # paused (well inside the heartbeats' grace), so that work waits for the late worker
+        worker.send_signal(signal.SIGSTOP)
+    late = start_worker(suite, storage, uri, cache_dir)
+    try:
+        wait_until(lambda: held_by(storage, "workers", late.pid), [late], timeout=45)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGCONT)
     workers.append(late)
     again = subprocess.Popen(  # a second invocation of the suite while the workers run
         [COMMAND, "run", str(suite), "--tracking-uri", uri, "--storage", storage, "--no-progress"],
