@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from benchmark.run.records import logged_test_metrics
 from benchmark.tracking.filters import tag_filter
 
 COMMAND = str(Path(sys.executable).parent / "mimo-bench")
@@ -50,6 +51,11 @@ def nested_runs(client: MlflowClient, experiment_id: str, parent_id: str | None 
     """The (strategy, seed) runs of an experiment, or of one parent run."""
     query = tag_filter(**{"mlflow.parentRunId": parent_id}) if parent_id else "tags.run_key != ''"
     return client.search_runs([experiment_id], query)
+
+
+def metrics_by_run(runs) -> dict:
+    """Each run's logged test metrics, keyed by (strategy, seed): what two ways of running a suite must agree on."""
+    return {(r.data.tags["strategy"], r.data.tags["seed"]): logged_test_metrics(r) for r in runs}
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 180) -> None:

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.suite.toml import to_toml
-from tests.helpers import cli_command, default_sigint, nested_runs, run_cli, start_cli, wait_for
+from tests.helpers import cli_command, default_sigint, metrics_by_run, nested_runs, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +49,9 @@ def test_jobs_2_trains_each_run_once_with_the_results_of_jobs_1(tmp_path, cache_
     two = run_cli(suite, parallel, cache_dir, "--jobs", "2")
     assert one.returncode == 0 and two.returncode == 0, (one.stderr, two.stderr)
 
-    def test_metrics(uri: str) -> dict:
-        return {
-            (r.data.tags["strategy"], r.data.tags["seed"]): {k: v for k, v in r.data.metrics.items() if "test/" in k}
-            for r in runs_of(uri, "parallel")
-        }
-
-    expected = test_metrics(sequential)
+    expected = metrics_by_run(runs_of(sequential, "parallel"))
     assert len(expected) == 4 and all(expected.values())
-    assert test_metrics(parallel) == expected  # bit-identical, run by run
+    assert metrics_by_run(runs_of(parallel, "parallel")) == expected  # bit-identical, run by run
 
     client = MlflowClient(parallel)
     experiment_id = client.get_experiment_by_name("parallel").experiment_id

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import cli_command, nested_runs, run_cli
+from tests.helpers import cli_command, metrics_by_run, nested_runs, run_cli
 from tests.system.test_cli import free_port
 from tests.system.test_parallel import TABULAR, write_suite
 from tests.workers import finished_runs, wait_until
@@ -70,10 +70,6 @@ def test_ray_tasks_train_every_run_once_and_a_killed_task_resumes_its_run(
     assert int(resumed.data.tags["resumed_from_epoch"]) >= 1, "the retried task resumed it in place"
     assert int(resumed.data.tags["owner"].split(":")[1]) != pid
 
-    def metrics_of(uri: str) -> dict:
-        return {
-            (r.data.tags["strategy"], r.data.tags["seed"]): {k: v for k, v in r.data.metrics.items() if "test/" in k}
-            for r in finished_runs(uri, "on-ray")
-        }
-
-    assert metrics_of(uri) == metrics_of(f"sqlite:///{reference}"), "the numbers of --jobs 1, resume included"
+    assert metrics_by_run(finished_runs(uri, "on-ray")) == metrics_by_run(
+        finished_runs(f"sqlite:///{reference}", "on-ray")
+    ), "the numbers of --jobs 1, resume included"

@@ -14,20 +14,11 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmark.queue.storages import open_storage
-from tests.helpers import COMMAND, nested_runs, run_cli
+from tests.helpers import COMMAND, metrics_by_run, nested_runs, run_cli
 from tests.system.test_parallel import TABULAR, write_suite
 from tests.workers import STRATEGIES, finished_runs, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def metrics_of(runs) -> dict:
-    return {
-        (r.data.tags["strategy"], r.data.tags["seed"]): {
-            k: v for k, v in r.data.metrics.items() if k.startswith("test/")
-        }
-        for r in runs
-    }
 
 
 def queue_units(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -77,7 +68,7 @@ def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path,
     client = MlflowClient(uri)
     every = nested_runs(client, client.get_experiment_by_name("workers").experiment_id)
     assert len(every) == 8, "no run started twice, none left in another state"
-    assert metrics_of(runs) == metrics_of(finished_runs(f"sqlite:///{reference}", "workers"))
+    assert metrics_by_run(runs) == metrics_by_run(finished_runs(f"sqlite:///{reference}", "workers"))
     owners = Counter(r.data.tags["owner"].split(":")[1] for r in runs)
     assert owners[str(late.pid)] >= 1, f"the late worker took work: {owners}"
     units = queue_units(storage, "workers")
