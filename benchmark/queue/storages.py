@@ -3,13 +3,17 @@
 An RDB storage records Optuna's trial heartbeats (every `HEARTBEAT_SECONDS`): a trial whose process
 stops beating for `GRACE_SECONDS` is failed by the next process that looks, and handed to
 ``stale_callback`` (the work queue puts its unit back).  The journal storage has no heartbeats; on
-one machine the queue tells a dead process by its pid instead."""
+one machine the queue tells a dead process by its pid instead.  `exclusive` is a lock that every process
+on the storage (and, on PostgreSQL, every machine) sees: the queue adds units under it."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +68,25 @@ def _rdb_storage(url: str, stale_callback, grace: int, attempts: int = 5) -> opt
             failure = error
             time.sleep(1.0 + attempt)
     raise MimoBenchError(f"--storage {url!r}: cannot open the Optuna storage: {one_line(failure)}") from failure
+
+
+@contextlib.contextmanager
+def exclusive(url: str, storage: Any, name: str) -> Iterator[None]:
+    """Hold the lock ``name`` of the storage at ``url`` while inside: a file lock beside a journal file (one for
+    every name), an advisory lock on PostgreSQL (held by one connection of ``storage``'s engine)."""
+    if url.startswith("journal:"):
+        with open(f"{url.removeprefix('journal:')}.queue.lock", "a") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+            yield
+        return
+    if not url.startswith("postgresql"):
+        raise MimoBenchError(f"--storage {url!r}: a lock needs journal:PATH or postgresql://...")
+    from sqlalchemy import text
+
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    with storage.engine.connect() as connection:  # a session lock: ended with the session if its process dies
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})

@@ -3,12 +3,11 @@
 The queue is an Optuna study in the shared storage (`benchmark.queue.storages`): a unit is an enqueued
 trial whose user attributes name it (``key``, the run key) and what it belongs to; taking one is
 Optuna's own transactional pop (WAITING → RUNNING: ``SELECT … FOR UPDATE`` on PostgreSQL, an
-append-only log under a file lock with the journal).  A unit ends COMPLETE (done), FAIL (failed,
-interrupted or abandoned) or PRUNED (a duplicate).
+append-only log under a file lock with the journal).  A unit ends COMPLETE (done) or FAIL (failed,
+interrupted or abandoned).
 
-- **Adding is idempotent**: a key already waiting or held is not added again.  Two processes adding the
-  same key at the same moment may both add it; the later one is then dropped when taken (a unit with a
-  lower number and the same key is waiting or held), so a key is never held twice.
+- **Adding is idempotent**: a key already waiting or held is not added again, by any process: adding
+  (and putting back) happens under the storage's lock (`benchmark.queue.storages.exclusive`).
 - **A dead holder's unit goes back**, as a new waiting unit with ``retries`` + 1 (at most `MAX_RETRIES`):
   on an RDB storage when its Optuna heartbeat is older than the grace period, from any machine; on any
   storage when its holder on this host has exited; and a unit taken but never claimed (its holder died
@@ -31,7 +30,7 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from benchmark.api.errors import MimoBenchError
-from benchmark.queue.storages import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from benchmark.queue.storages import GRACE_SECONDS, HEARTBEAT_SECONDS, exclusive, open_storage
 from benchmark.tracking.claims import owner_id, process_gone
 
 MAX_RETRIES = 3
@@ -59,9 +58,9 @@ class WorkQueue:
     which a unit's holder counts as gone (RDB storages)."""
 
     def __init__(self, url: str, name: str, grace: int = GRACE_SECONDS):
-        if url.startswith("sqlite"):
+        if not url.startswith(("journal:", "postgresql")):
             raise MimoBenchError(
-                f"--storage {url!r}: a SQLite database cannot hand out work to exactly one process; "
+                f"--storage {url!r}: a work queue needs a storage that hands out work to exactly one process; "
                 "use journal:PATH on one machine or postgresql://... across machines"
             )
         self.url, self.name, self.grace = url, name, grace
@@ -77,18 +76,20 @@ class WorkQueue:
 
     def add(self, items: Iterable[dict[str, Any]]) -> int:
         """Enqueue each item (a dict with ``key``) whose key is not waiting or held yet; returns how many."""
-        open_keys = self.open_keys()
+        items = list(items)
         added = 0
-        for item in items:
-            if item["key"] not in open_keys:
-                self.study.enqueue_trial({}, user_attrs={"retries": 0, **item})
-                open_keys.add(item["key"])
-                added += 1
+        with self._exclusive():
+            open_keys = self.open_keys()
+            for item in items:
+                if item["key"] not in open_keys:
+                    self.study.enqueue_trial({}, user_attrs={"retries": 0, **item})
+                    open_keys.add(item["key"])
+                    added += 1
         return added
 
     def take(self, keys: set[str] | None = None) -> Unit | None:
         """Pop the oldest waiting unit (of ``keys``, if given) and claim it for this process; None if none waits."""
-        open_units = self.units(OPEN)  # one read, before any pop: what `_shadowed` compares with
+        open_units = self.units(OPEN)
         put_back = self.put_back
         self.reap(open_units)
         if self.put_back > put_back:  # the units it put back are new trials: read again
@@ -102,9 +103,6 @@ class WorkQueue:
                     continue  # another process took it first
                 self.storage.set_trial_user_attr(trial_id, "owner", self.owner)
                 self.beat(trial_id)
-                if self._shadowed(trial, open_units):
-                    self.storage.set_trial_state_values(trial_id, TrialState.PRUNED)  # a duplicate add
-                    continue
                 return Unit(trial_id, trial.number, dict(trial.user_attrs))
         return None
 
@@ -165,17 +163,17 @@ class WorkQueue:
                         self._put_back(self.study, trial)
 
     def _put_back(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Enqueue a failed holder's unit again, unless it has been retried `MAX_RETRIES` times."""
+        """Enqueue a failed holder's unit again, unless it has been retried `MAX_RETRIES` times or its key has been
+        added again meanwhile."""
         attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("owner", "reason")}
         if attrs.get("retries", 0) >= MAX_RETRIES or attrs.get("key") is None:
             return
         attrs["retries"] = attrs.get("retries", 0) + 1
-        study.add_trial(create_trial(state=TrialState.WAITING, user_attrs=attrs))
-        self.put_back += 1
+        with self._exclusive():
+            if attrs["key"] not in self.open_keys():
+                study.add_trial(create_trial(state=TrialState.WAITING, user_attrs=attrs))
+                self.put_back += 1
 
-    @staticmethod
-    def _shadowed(trial: FrozenTrial, open_units: list[FrozenTrial]) -> bool:
-        """Whether a unit with a lower number and the same key was waiting or held (of ``open_units``, read before
-        this one was popped) when it was taken: then this one is a duplicate add."""
-        key = trial.user_attrs.get("key")
-        return any(t.number < trial.number and t.user_attrs.get("key") == key for t in open_units)
+    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """This queue's lock, across every process and machine on its storage."""
+        return exclusive(self.url, self.storage, f"queue-{self.name}")

@@ -1,5 +1,5 @@
 """The work queue on its real storages (a journal file, PostgreSQL): each unit is held by exactly one process,
-duplicates are dropped, and a dead holder's unit goes back."""
+a key is added once however many processes add it at once, and a dead holder's unit goes back."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ url, name, mode = sys.argv[1:]
 queue = WorkQueue(url, name, grace=2)
 print("ready", flush=True)
 sys.stdin.readline()  # every taker starts at the same moment
+if mode == "add":
+    print(json.dumps(queue.add({"key": f"run-{i}"} for i in range(24))), flush=True)
+    sys.exit()
 taken = []
 while (unit := queue.take()) is not None:
     taken.append(unit.key)
@@ -76,14 +79,12 @@ def test_four_processes_taking_at_once_hold_each_unit_exactly_once(storage):
     assert len(taken) == len(set(taken)), "a unit was held twice"
 
 
-def test_a_key_added_twice_at_once_is_held_once(storage):
-    queue = WorkQueue(storage, "twice")
-    queue.study.enqueue_trial({}, user_attrs={"key": "same", "retries": 0})  # two adds that raced past the check
-    queue.study.enqueue_trial({}, user_attrs={"key": "same", "retries": 0})
-    unit = queue.take()
-    assert unit.key == "same" and unit.number == 0
-    assert queue.take() is None, "the duplicate is dropped while the first is held"
-    assert [t.state for t in queue.units()] == [TrialState.RUNNING, TrialState.PRUNED]
+def test_four_processes_adding_the_same_keys_at_once_add_each_once(storage):
+    outputs = [p.communicate(timeout=300) for p in takers(storage, "adders", 4, mode="add")]
+    added = [json.loads(out.strip().splitlines()[-1]) for out, err in outputs]
+    assert sum(added) == 24, outputs
+    units = WorkQueue(storage, "adders").units()
+    assert sorted(u.user_attrs["key"] for u in units) == sorted(f"run-{i}" for i in range(24)), "a key added twice"
 
 
 def test_a_unit_whose_holder_on_this_host_died_goes_back_until_its_retries_run_out(storage):
