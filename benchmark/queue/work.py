@@ -74,14 +74,15 @@ class WorkQueue:
     def units(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self.study_id, deepcopy=False, states=tuple(states) if states else None)
 
-    def add(self, items: Iterable[dict[str, Any]]) -> int:
-        """Enqueue each item (a dict with ``key``) whose key is not waiting or held yet; returns how many."""
+    def add(self, items: Iterable[dict[str, Any]], wanted: Callable[[str], bool] | None = None) -> int:
+        """Enqueue each item (a dict with ``key``) whose key is not waiting or held yet, and is still ``wanted``
+        (asked under the lock, so that a unit that ended just before cannot be added again); returns how many."""
         items = list(items)
         added = 0
         with self._exclusive():
             open_keys = self.open_keys()
             for item in items:
-                if item["key"] not in open_keys:
+                if item["key"] not in open_keys and (wanted is None or wanted(item["key"])):
                     self.study.enqueue_trial({}, user_attrs={"retries": 0, **item})
                     open_keys.add(item["key"])
                     added += 1

@@ -48,9 +48,13 @@ def train_through_queue(
     jobs: int = 1,
 ) -> Iterator[RunOutcome]:
     """Each run's outcome as it ends (not in suite order with ``jobs`` > 1)."""
+
+    def finished(key: str) -> bool:
+        return decide(runner.tracker.runs_with_key(experiment_id, key), runner.force).action == "skip"
+
     todo = []
     for spec in specs:
-        if decide(runner.tracker.runs_with_key(experiment_id, spec.run_key), runner.force).action == "skip":
+        if finished(spec.run_key):
             yield runner.run_one(spec, experiment_id, parent_run_id, progress)
         else:
             todo.append(spec)
@@ -60,7 +64,8 @@ def train_through_queue(
     if parallel:  # longest first: no straggler at the end
         todo.sort(key=lambda spec: -expected_cost(runner, spec))
     queue = runner.queue
-    queue.add(queue_item(spec, parent_run_id, runner.force) for spec in todo)
+    # asked again under the queue's lock: a run that another worker finished since is not added again
+    queue.add((queue_item(spec, parent_run_id, runner.force) for spec in todo), wanted=lambda key: not finished(key))
     pending = {spec.run_key: spec for spec in todo}
     if runner.ray_address:
         ran = train_on_ray(runner, dict(pending), runner.ray_address)

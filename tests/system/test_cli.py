@@ -31,6 +31,14 @@ def test_help_answers_without_importing_torch_or_mlflow():
     assert result.stdout.strip().endswith("False False")
 
 
+def test_the_runner_imports_torchmetrics_only_when_a_run_is_evaluated():
+    """A suite invocation that only plans, skips finished runs or waits for other workers does not pay for
+    torchmetrics (torchvision and scipy, about 3 s)."""
+    probe = "import sys, benchmark.run.runner, benchmark.cli.run; print('torchmetrics' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False"]
+
+
 def test_strategies_lists_every_strategy_with_its_doc_and_options():
     result = subprocess.run([COMMAND, "strategies"], capture_output=True, text=True, check=True)
     for name in STRATEGIES.names():
@@ -79,6 +87,10 @@ def test_ui_serves_the_store_on_loopback(tracking_uri):
                 assert time.monotonic() < deadline, "the UI did not answer within 90 s"
                 time.sleep(0.5)
         assert "visible-in-ui" in names
+        with open(f"/proc/{server.pid}/cmdline", "rb") as cmdline:  # `ps` shows it to every user
+            assert tracking_uri.encode() not in cmdline.read(), (
+                "the store's URI (and so its password) on the command line"
+            )
         with socket.socket() as other:  # bound to loopback only: not on the machine's other addresses
             address = socket.gethostbyname(socket.gethostname())
             if not address.startswith("127."):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 
 import optuna
@@ -93,21 +94,27 @@ def test_suite_is_tracked_per_contract_and_reproducible(suite_file, tracking_uri
     latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
     assert nested_runs(client, experiment.experiment_id, latest.info.run_id) == []
 
-    forced = run_cli(suite_file, tracking_uri, cache_dir, "--force")  # another process, --jobs 1: same numbers
+    # another process, --jobs 1, same numbers: every third strategy here (all of them in-process on tabular below)
+    third = suite_file.with_name("e2e-third.toml")
+    entries = tomllib.loads(suite_file.read_text())
+    third.write_text(to_toml({**entries, "strategies": entries["strategies"][::3]}))
+    forced = run_cli(third, tracking_uri, cache_dir, "--force")
     assert forced.returncode == 0, forced.stderr
     latest = client.search_runs([experiment.experiment_id], "tags.kind = 'suite'", order_by=["start_time DESC"])[0]
     rerun = {
         r.data.tags["run_key"]: r.data.metrics
         for r in nested_runs(client, experiment.experiment_id, latest.info.run_id)
     }
-    assert len(rerun) == len(runs)
-    for run in runs:
+    rerun_labels = {entry.get("label", entry["name"]) for entry in entries["strategies"][::3]}
+    rerun_runs = [run for run in runs if run.data.tags["strategy"] in rerun_labels]
+    assert len(rerun) == len(rerun_runs) == 2 * len(rerun_labels)
+    for run in rerun_runs:
         before = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
         after = {k: v for k, v in rerun[run.data.tags["run_key"]].items() if k.startswith("test/")}
         assert before == after, f"{run.info.run_name} is not reproducible"
 
 
-def test_every_strategy_trains_tabular_with_finite_losses_and_logged_weights(tmp_path, tracking_uri):
+def test_every_strategy_trains_tabular_reproducibly_with_finite_losses_and_logged_weights(tmp_path, tracking_uri):
     from benchmark.run.runner import SuiteRunner
     from benchmark.suite.schema import load_suite
 
@@ -118,6 +125,10 @@ def test_every_strategy_trains_tabular_with_finite_losses_and_logged_weights(tmp
     path.write_text(to_toml({**suite, "strategies": every_strategy(tasks)}))
     outcomes = SuiteRunner(load_suite(path, tracking_uri), show_progress=False).run()
     assert [o.status for o in outcomes] == ["FINISHED"] * len(STRATEGIES.names())
+    again = SuiteRunner(load_suite(path, tracking_uri), show_progress=False, force=True).run()
+    for outcome, rerun in zip(outcomes, again, strict=True):  # same seed, same numbers, for every strategy
+        assert rerun.run_id != outcome.run_id and rerun.test_metrics == outcome.test_metrics, outcome.label
+        assert rerun.val_metrics == outcome.val_metrics and outcome.test_metrics, outcome.label
     client = MlflowClient(tracking_uri)
     for outcome in outcomes:
         metrics = client.get_run(outcome.run_id).data.metrics

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 GLYPHS = {"name": "glyphs", "alphabets": 2, "characters": 3, "samples": 12, "image_size": 16, "trajectory_length": 16}
 TINY_NET = {"conv_channels": [4], "sequence_hidden": 8, "trunk": [16]}
-TABULAR = {"name": "tabular", "samples": 3000, "dim_a": 20, "dim_b": 10}
+TABULAR = {"name": "tabular", "samples": 1000, "dim_a": 20, "dim_b": 10}
 
 
 def write_suite(directory, name: str, strategies: list[dict], problem=GLYPHS, epochs: int = 2, seeds=(0, 1)):

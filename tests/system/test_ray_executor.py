@@ -58,7 +58,7 @@ def test_ray_tasks_train_every_run_once_and_a_killed_task_resumes_its_run(
         return [r for r in runs if r.info.status == "RUNNING" and int(r.data.tags.get("checkpoint_epoch", 0)) >= 1]
 
     wait_until(lambda: bool(checkpointed()), [driver], timeout=600)
-    victim = checkpointed()[0]
+    victim = min(checkpointed(), key=lambda r: int(r.data.tags["checkpoint_epoch"]))  # the furthest from its end
     pid = int(victim.data.tags["owner"].split(":")[1])
     os.kill(pid, signal.SIGKILL)  # the Ray worker process training it
     out, err = driver.communicate(timeout=900)

@@ -1,6 +1,6 @@
 """A plain suite trained by several `mimo-bench worker` processes through one work queue on PostgreSQL, tracked
-by an `mlflow server` backed by PostgreSQL: every run once, with the numbers of `--jobs 1`; a late worker and a
-second invocation welcome (a killed worker: test_suite_workers_kill)."""
+by an `mlflow server` backed by PostgreSQL: every run once, with the numbers of `--jobs 1`, though a worker
+joins late, another is killed (kill -9) mid-run and a second invocation of the suite comes along."""
 
 from __future__ import annotations
 
@@ -33,9 +33,25 @@ def held_by(storage: str, name: str, pid: int) -> bool:
     return any(u.user_attrs.get("owner", "").endswith(f":{pid}") for u in queue_units(storage, name))
 
 
-def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path, shared, cache_dir, _migrated_store):
+def checkpointed_by(uri: str, name: str, pids: set[int]) -> list:
+    """The runs of suite ``name`` that one of ``pids`` is training, with at least one epoch checkpointed."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    runs = nested_runs(client, experiment.experiment_id) if experiment else []
+    return [
+        r
+        for r in runs
+        if r.info.status == "RUNNING"
+        and int(r.data.tags.get("checkpoint_epoch", 0)) >= 1
+        and int(r.data.tags["owner"].split(":")[1]) in pids
+    ]
+
+
+def test_workers_late_or_killed_train_every_run_once_with_the_numbers_of_jobs_1(
+    tmp_path, shared, cache_dir, _migrated_store
+):
     storage, uri = shared
-    suite = write_suite(tmp_path, "workers", STRATEGIES, problem=TABULAR, epochs=6)
+    suite = write_suite(tmp_path, "workers", STRATEGIES, problem=TABULAR, epochs=12)
     reference = tmp_path / "reference.db"
     reference.write_bytes(_migrated_store.read_bytes())
     alone = run_cli(suite, f"sqlite:///{reference}", cache_dir, "--jobs", "1")
@@ -51,7 +67,13 @@ def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path,
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGCONT)
+
+    first_two = {worker.pid for worker in workers}
     workers.append(late)
+    wait_until(lambda: bool(checkpointed_by(uri, "workers", first_two)), workers)
+    victim = min(checkpointed_by(uri, "workers", first_two), key=lambda r: int(r.data.tags["checkpoint_epoch"]))
+    killed = int(victim.data.tags["owner"].split(":")[1])
+    os.kill(killed, signal.SIGKILL)  # mid-run: its unit goes back, and another worker resumes the run
     again = subprocess.Popen(  # a second invocation of the suite while the workers run
         [COMMAND, "run", str(suite), "--tracking-uri", uri, "--storage", storage, "--no-progress"],
         env={**os.environ, "MIMO_BENCH_CACHE": str(cache_dir)},
@@ -61,15 +83,25 @@ def test_three_workers_train_every_run_once_with_the_numbers_of_jobs_1(tmp_path,
     )
     for process in [*workers, again]:
         out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err
+        assert process.returncode == (-signal.SIGKILL if process.pid == killed else 0), err
 
     runs = finished_runs(uri, "workers")
     assert len(runs) == 8 and len({r.data.tags["run_key"] for r in runs}) == 8, "every run once"
     client = MlflowClient(uri)
     every = nested_runs(client, client.get_experiment_by_name("workers").experiment_id)
-    assert len(every) == 8, "no run started twice, none left in another state"
-    assert metrics_by_run(runs) == metrics_by_run(finished_runs(f"sqlite:///{reference}", "workers"))
+    assert len(every) == 8, "no run started twice, none lost or left in another state"
+    assert metrics_by_run(runs) == metrics_by_run(finished_runs(f"sqlite:///{reference}", "workers")), (
+        "the numbers of --jobs 1, resume included"
+    )
+    resumed = client.get_run(victim.info.run_id)
+    assert int(resumed.data.tags["resumed_from_epoch"]) >= 1, "resumed in place from its checkpoint"
+    assert resumed.data.tags["owner"].split(":")[1] != str(killed), "another worker finished it"
     owners = Counter(r.data.tags["owner"].split(":")[1] for r in runs)
     assert owners[str(late.pid)] >= 1, f"the late worker took work: {owners}"
     units = queue_units(storage, "workers")
-    assert len(units) == 8 and all(u.state == optuna.trial.TrialState.COMPLETE for u in units), "nothing added twice"
+    done = [u.user_attrs["key"] for u in units if u.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(done) == sorted(r.data.tags["run_key"] for r in runs), "each run's unit done once"
+    failed = [u for u in units if u.state != optuna.trial.TrialState.COMPLETE]
+    assert [(u.state, u.user_attrs["key"]) for u in failed] == [
+        (optuna.trial.TrialState.FAIL, resumed.data.tags["run_key"])
+    ], "nothing added twice: only the killed worker's unit, put back once"

@@ -69,6 +69,9 @@ def test_adding_is_idempotent_and_units_come_out_oldest_first(storage):
     queue.done(first, True)
     assert queue.open_keys() == {"b", "c", "d"}
     assert queue.add([{"key": "a"}]) == 1  # a finished key may be added again (a later invocation, --force)
+    asked = []
+    assert queue.add([{"key": "e"}, {"key": "b"}], wanted=lambda key: asked.append(key) or False) == 0
+    assert asked == ["e"], "only keys not waiting or held are asked about (a run another worker just finished)"
 
 
 def test_four_processes_taking_at_once_hold_each_unit_exactly_once(storage):
@@ -120,8 +123,11 @@ def test_on_postgresql_a_unit_whose_remote_holder_stops_beating_goes_back(postgr
     assert queue.units()[held.number].state == TrialState.FAIL
 
 
-def test_a_sqlite_database_is_refused_as_a_queue_in_one_line(tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+def test_a_database_that_cannot_hand_out_work_once_is_refused_as_a_queue_in_one_line(kind, tmp_path):
     from benchmark.api.errors import MimoBenchError
 
+    url = f"sqlite:///{tmp_path / 'q.db'}" if kind == "sqlite" else "mysql://me@127.0.0.1/q"
     with pytest.raises(MimoBenchError, match="journal:PATH on one machine or postgresql"):
-        WorkQueue(f"sqlite:///{tmp_path / 'q.db'}", "refused")
+        WorkQueue(url, "refused")
+    assert not (tmp_path / "q.db").exists()
