@@ -143,21 +143,27 @@ def test_tag_filter_matches_exactly_the_tagged_value(tracking_uri):
         assert [run.data.tags["study"] for run in found] == [value]
 
 
-def test_a_label_and_a_suite_name_with_quotes_work_through_run_rerun_search_and_report(tmp_path, cache_dir):
+def test_a_label_and_a_suite_name_with_quotes_work_through_run_rerun_search_and_report(tmp_path, capsys, monkeypatch):
+    """In this process (the commands' own processes are tested elsewhere): the quotes reach every filter string."""
+    from benchmark.cli import main
+
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     search = {"strategies": ["it's"], "trials": 2, "pruner": "none"}
     strategies = [{"name": "sum"}, {"name": "gradnorm", "label": "it's"}]
-    suite = write_suite(tmp_path, "bob's suite", strategies, search=search)
-    first = run_cli(suite, uri, cache_dir)
-    assert first.returncode == 0, first.stderr
-    again = run_cli(suite, uri, cache_dir, "--dry-run")
-    assert again.returncode == 0 and again.stdout.count("skip (finished earlier)") == 2, again.stdout
-    searched = mimo_bench("search", str(suite), "--tracking-uri", uri, "--no-progress", cwd=tmp_path)
-    assert searched.returncode == 0, searched.stderr
-    assert "bob's suite/it's: 2 trials done" in searched.stdout
-    reported = mimo_bench("report", "bob's suite", "--tracking-uri", uri, "--no-log")
-    assert reported.returncode == 0, reported.stderr
-    assert "it's" in reported.stdout
+    suite = str(write_suite(tmp_path, "bob's suite", strategies, search=search))
+
+    def mimo_bench_here(*args: str) -> tuple[int, str]:
+        status = main([*args, "--tracking-uri", uri])
+        return status, capsys.readouterr().out
+
+    assert mimo_bench_here("run", suite, "--no-progress")[0] == 0
+    status, out = mimo_bench_here("run", suite, "--no-progress", "--dry-run")
+    assert status == 0 and out.count("skip (finished earlier)") == 2, out
+    status, out = mimo_bench_here("search", suite, "--no-progress")
+    assert status == 0 and "bob's suite/it's: 2 trials done" in out, out
+    status, out = mimo_bench_here("report", "bob's suite", "--no-log")
+    assert status == 0 and "it's" in out, out
 
 
 def test_a_label_with_a_double_quote_is_refused_in_one_line(tmp_path):
