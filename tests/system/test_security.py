@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from benchmark.suite.toml import to_toml
 from benchmark.tracking.store import Tracker
-from tests.helpers import COMMAND, run_cli
+from tests.helpers import COMMAND
 
 TABULAR = {"name": "tabular", "samples": 120, "dim_a": 6, "dim_b": 4}
 
