@@ -27,6 +27,8 @@ class Uncertainty(LossWeighting):
     squared error per sample; the s_t are stepped by the trainer's Adam (own ``lr`` if set, else the
     network's; no weight decay) rather than the paper's optimiser.  ``init_log_variance`` (a number or a
     table keyed by task) sets s_t(0); the paper starts from 0.
+    Not torchjd's ``scalarization.UW``: it weighs every task by exp(-s)/2, the regression form, so a
+    classification task would get half the paper's weight (Eq. 10), and it has no per-task initial s_t.
     Search space: ``lr`` log-uniform in [1e-4, 1e-1].
     Variants override `likelihood_factors` (c_t) and `regulariser` (s_t / 2 here): see `uncertainty_reg`.
     """

@@ -260,7 +260,7 @@ class StudyRunner:
         return list(study.best_trials) if self.search.multi_objective else [study.best_trial]
 
     def log_outcome(self, parent, study: optuna.Study, best: list[optuna.trial.FrozenTrial]) -> None:
-        """The best trial (or the Pareto set) as tags and params, the trials as CSV, and a plot."""
+        """The best trial (or the Pareto set) as tags, the trials as CSV, and a plot."""
         frame = study.trials_dataframe()
         parent.text(frame.to_csv(index=False), "trials.csv")
         if best:
@@ -268,7 +268,8 @@ class StudyRunner:
             parent.text(chosen.to_csv(index=False), "best_trials.csv")
             parent.tags({"best_trials": ",".join(str(t.number) for t in best)})
             if not self.search.multi_objective:
-                parent.params({f"best.{k}": v for k, v in best[0].params.items()} | {"best.value": best[0].value})
+                # tags, not params: the best changes as workers end and as a resumed study goes on
+                parent.tags({f"best.{k}": v for k, v in best[0].params.items()} | {"best.value": best[0].value})
             parent.file(lambda path: plot_trials(study, best, self.tasks, self.search, path), "trials.png")
 
     def export_suite(self, result: StudyResult, path: Path) -> None:

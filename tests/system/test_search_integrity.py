@@ -76,7 +76,7 @@ def test_exported_suite_rebuilds_every_value_from_the_best_trial(sampled, optimi
             want = trial.params.get(f"optimizer.{key}", frozen["optimizer"][key])
             assert params[f"optimizer.{key}"] == str(want) or float(params[f"optimizer.{key}"]) == pytest.approx(want)
     (study,) = client.search_runs([run.info.experiment_id], "tags.kind = 'study'")
-    logged = {k: v for k, v in study.data.params.items() if k.startswith("best.")}
+    logged = {k: v for k, v in study.data.tags.items() if k.startswith("best.")}
     assert float(logged.pop("best.value")) == pytest.approx(result.best[0].value)
     assert logged == {f"best.{k}": str(v) for k, v in best.items()}
 

@@ -22,10 +22,14 @@ pytestmark = pytest.mark.slow
 
 
 def queue_units(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    (summary,) = [
-        s for s in optuna.get_all_study_summaries(open_storage(storage)) if s.study_name.startswith(f"runs/{name}/")
-    ]
-    return optuna.load_study(study_name=summary.study_name, storage=open_storage(storage)).trials
+    """Suite ``name``'s queue units, read through one storage whose connections are closed afterwards (the test
+    polls this: an engine per call would hold PostgreSQL's connections until its 100 are gone)."""
+    opened = open_storage(storage)
+    try:
+        (summary,) = [s for s in optuna.get_all_study_summaries(opened) if s.study_name.startswith(f"runs/{name}/")]
+        return optuna.load_study(study_name=summary.study_name, storage=opened).trials
+    finally:
+        opened.engine.dispose()
 
 
 def held_by(storage: str, name: str, pid: int) -> bool:
