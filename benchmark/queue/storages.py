@@ -72,15 +72,14 @@ def _rdb_storage(url: str, stale_callback, grace: int, attempts: int = 5) -> opt
 
 @contextlib.contextmanager
 def exclusive(url: str, storage: Any, name: str) -> Iterator[None]:
-    """Hold the lock ``name`` of the storage at ``url`` while inside: a file lock beside a journal file (one for
-    every name), an advisory lock on PostgreSQL (held by one connection of ``storage``'s engine)."""
+    """Hold the lock ``name`` of the storage at ``url`` (``journal:PATH`` or PostgreSQL, the work queue's two) while
+    inside: one file lock beside a journal file, whatever the name; an advisory lock on PostgreSQL (held by
+    one connection of ``storage``'s engine)."""
     if url.startswith("journal:"):
         with open(f"{url.removeprefix('journal:')}.queue.lock", "a") as file:
             fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes, or its process dies
             yield
         return
-    if not url.startswith("postgresql"):
-        raise MimoBenchError(f"--storage {url!r}: a lock needs journal:PATH or postgresql://...")
     from sqlalchemy import text
 
     key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from tests.helpers import cli_command, metrics_by_run, nested_runs, run_cli
 from tests.system.test_cli import free_port
-from tests.system.test_parallel import TABULAR, write_suite
+from tests.system.test_parallel import TABULAR, checkpointed, owner_pid, write_suite
 from tests.workers import finished_runs, wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,14 +52,11 @@ def test_ray_tasks_train_every_run_once_and_a_killed_task_resumes_its_run(
     driver = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = MlflowClient(uri)
 
-    def checkpointed() -> list:
-        experiment = client.get_experiment_by_name("on-ray")
-        runs = nested_runs(client, experiment.experiment_id) if experiment else []
-        return [r for r in runs if r.info.status == "RUNNING" and int(r.data.tags.get("checkpoint_epoch", 0)) >= 1]
-
-    wait_until(lambda: bool(checkpointed()), [driver], timeout=600)
-    victim = min(checkpointed(), key=lambda r: int(r.data.tags["checkpoint_epoch"]))  # the furthest from its end
-    pid = int(victim.data.tags["owner"].split(":")[1])
+    wait_until(lambda: bool(checkpointed(client, "on-ray")), [driver], timeout=600)
+    victim = min(
+        checkpointed(client, "on-ray"), key=lambda r: int(r.data.tags["checkpoint_epoch"])
+    )  # furthest from its end
+    pid = owner_pid(victim)
     os.kill(pid, signal.SIGKILL)  # the Ray worker process training it
     out, err = driver.communicate(timeout=900)
     assert driver.returncode == 0, err

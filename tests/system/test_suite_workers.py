@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from benchmark.queue.storages import open_storage
 from tests.helpers import COMMAND, metrics_by_run, nested_runs, run_cli
-from tests.system.test_parallel import TABULAR, write_suite
+from tests.system.test_parallel import TABULAR, checkpointed, owner_pid, write_suite
 from tests.workers import STRATEGIES, finished_runs, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
@@ -39,16 +39,7 @@ def held_by(storage: str, name: str, pid: int) -> bool:
 
 def checkpointed_by(uri: str, name: str, pids: set[int]) -> list:
     """The runs of suite ``name`` that one of ``pids`` is training, with at least one epoch checkpointed."""
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
-    runs = nested_runs(client, experiment.experiment_id) if experiment else []
-    return [
-        r
-        for r in runs
-        if r.info.status == "RUNNING"
-        and int(r.data.tags.get("checkpoint_epoch", 0)) >= 1
-        and int(r.data.tags["owner"].split(":")[1]) in pids
-    ]
+    return [r for r in checkpointed(MlflowClient(uri), name) if owner_pid(r) in pids]
 
 
 def test_workers_late_or_killed_train_every_run_once_with_the_numbers_of_jobs_1(
@@ -76,7 +67,7 @@ def test_workers_late_or_killed_train_every_run_once_with_the_numbers_of_jobs_1(
     workers.append(late)
     wait_until(lambda: bool(checkpointed_by(uri, "workers", first_two)), workers)
     victim = min(checkpointed_by(uri, "workers", first_two), key=lambda r: int(r.data.tags["checkpoint_epoch"]))
-    killed = int(victim.data.tags["owner"].split(":")[1])
+    killed = owner_pid(victim)
     os.kill(killed, signal.SIGKILL)  # mid-run: its unit goes back, and another worker resumes the run
     again = subprocess.Popen(  # a second invocation of the suite while the workers run
         [COMMAND, "run", str(suite), "--tracking-uri", uri, "--storage", storage, "--no-progress"],
